@@ -1,0 +1,160 @@
+"""Claiming ready messages: one statement (or one short transaction) a batch.
+
+Every vendor gets the same contract: among the ready, due, unexpired rows of
+the given queues, take up to ``limit`` in delivery order (priority, then
+``available_at``, then id), lease them to ``token`` and return them. Rows are
+never locked while a task runs: the lease is a column, not a lock.
+
+- PostgreSQL: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
+  RETURNING`` (one round trip, consumers never wait on each other).
+- MySQL >= 8.0.1 / MariaDB >= 10.6: ``SELECT … FOR UPDATE SKIP LOCKED`` then
+  ``UPDATE`` in one transaction (MySQL has no ``UPDATE … RETURNING``).
+- SQLite: ``BEGIN IMMEDIATE`` then ``UPDATE … RETURNING``. SQLite has one
+  writer at a time; taking the write lock up front means two consumers can
+  never both read the same row as ready (the double delivery of kombu's old
+  Django transport), and the busy timeout queues them instead of failing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from .models import Message
+
+READY = Message.Status.READY
+LEASED = Message.Status.LEASED
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    id: int
+    queue: str
+    payload: str
+    delivery_count: int
+
+
+def check_supported(connection: BaseDatabaseWrapper) -> None:
+    """Raise ``ImproperlyConfigured`` unless the database can claim safely."""
+    if connection.vendor in ("postgresql", "sqlite"):
+        return
+    if connection.features.has_select_for_update_skip_locked:
+        return
+    version = ".".join(str(part) for part in getattr(connection, "mysql_version", ()) or ())
+    raise ImproperlyConfigured(
+        f"The django:// transport needs SELECT … FOR UPDATE SKIP LOCKED, which database "
+        f"{connection.alias!r} ({connection.display_name} {version}) lacks. Use PostgreSQL, "
+        f"MySQL >= 8.0.1, MariaDB >= 10.6 or SQLite, or point the transport option "
+        f"'database' at such a database."
+    )
+
+
+def _order_sql(priority_reverse: bool) -> str:
+    return f"priority {'ASC' if priority_reverse else 'DESC'}, available_at ASC, id ASC"
+
+
+def _where_sql(n_queues: int) -> str:
+    placeholders = ", ".join(["%s"] * n_queues)
+    return (
+        f"queue IN ({placeholders}) AND status = {int(READY)} AND available_at <= %s "
+        f"AND (expires_at IS NULL OR expires_at > %s)"
+    )
+
+
+def claim(
+    connection: BaseDatabaseWrapper,
+    queues: Sequence[str],
+    token: str,
+    limit: int,
+    now: dt.datetime,
+    leased_until: dt.datetime,
+    priority_reverse: bool = False,
+) -> list[ClaimedRow]:
+    """Lease up to ``limit`` ready messages of ``queues`` to ``token``."""
+    if not queues or limit <= 0:
+        return []
+    adapt = connection.ops.adapt_datetimefield_value
+    table = connection.ops.quote_name(Message._meta.db_table)
+    where = _where_sql(len(queues))
+    order = _order_sql(priority_reverse)
+    select_params: list[Any] = [*queues, adapt(now), adapt(now)]
+    lease_params: list[Any] = [int(LEASED), token, adapt(leased_until)]
+    set_sql = "status = %s, lease_owner = %s, leased_until = %s, delivery_count = delivery_count + 1"
+
+    if connection.vendor == "postgresql":
+        sql = (
+            f"UPDATE {table} SET {set_sql} WHERE id IN ("
+            f"SELECT id FROM {table} WHERE {where} ORDER BY {order} LIMIT %s "
+            f"FOR UPDATE SKIP LOCKED) RETURNING id, queue, payload, delivery_count"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*lease_params, *select_params, limit])
+            rows = cursor.fetchall()
+    elif connection.vendor == "sqlite":
+        sql = (
+            f"UPDATE {table} SET {set_sql} WHERE id IN ("
+            f"SELECT id FROM {table} WHERE {where} ORDER BY {order} LIMIT %s"
+            f") RETURNING id, queue, payload, delivery_count"
+        )
+        rows = _sqlite_immediate(connection, sql, [*lease_params, *select_params, limit])
+    else:
+        check_supported(connection)
+        select = (
+            f"SELECT id, queue, payload, delivery_count FROM {table} WHERE {where} "
+            f"ORDER BY {order} LIMIT %s FOR UPDATE SKIP LOCKED"
+        )
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(select, [*select_params, limit])
+            found = cursor.fetchall()
+            if found:
+                ids = [row[0] for row in found]
+                cursor.execute(
+                    f"UPDATE {table} SET {set_sql} WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                    [*lease_params, *ids],
+                )
+            rows = [(i, q, p, count + 1) for i, q, p, count in found]
+
+    claimed = [ClaimedRow(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
+    # RETURNING gives no order; the callers deliver in queue order.
+    return claimed
+
+
+def _sqlite_immediate(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[Any]:
+    if connection.in_atomic_block:
+        # Already inside a transaction we do not own: the statement is still
+        # atomic, SQLite just cannot take the write lock up front.
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+    return rows
+
+
+def next_due(
+    connection: BaseDatabaseWrapper, queues: Sequence[str], now: dt.datetime
+) -> dt.datetime | None:
+    """When the earliest not-yet-due ready message of ``queues`` becomes due."""
+    if not queues:
+        return None
+    return (
+        Message.objects.using(connection.alias)
+        .ready()
+        .filter(queue__in=list(queues), available_at__gt=now)
+        .order_by("available_at")
+        .values_list("available_at", flat=True)
+        .first()
+    )

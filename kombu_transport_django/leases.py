@@ -1,0 +1,207 @@
+"""Leases: ack, give back, set aside, renew, and reap what dead consumers held.
+
+A claimed row is leased to one consumer token until ``leased_until``. The
+consumer's heartbeat (:class:`Heartbeat`) pushes ``leased_until`` forward for
+as long as the process lives, however long its tasks run; when the process
+dies the lease lapses and :func:`reap` puts the row back in its queue (or sets
+it aside as dead after ``max_redeliveries``). Every statement checks the
+owner, so a consumer that lost its lease can never ack or release a row that
+another consumer now holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+from typing import TYPE_CHECKING, Callable
+
+from django.db import connections
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from .models import Binding, Consumer, Message, Queue
+
+if TYPE_CHECKING:
+    from .options import TransportOptions
+
+logger = logging.getLogger(__name__)
+
+READY = Message.Status.READY
+LEASED = Message.Status.LEASED
+DEAD = Message.Status.DEAD
+
+
+def ack(using: str, row_id: int, token: str) -> bool:
+    """Delete an acked message; False if the lease was lost meanwhile."""
+    deleted, _ = Message.objects.using(using).filter(id=row_id, lease_owner=token).delete()
+    return bool(deleted)
+
+
+def release(using: str, row_id: int, token: str) -> bool:
+    """Put a leased message back in its queue, same row (reject with requeue)."""
+    return bool(
+        Message.objects.using(using)
+        .filter(id=row_id, lease_owner=token, status=LEASED)
+        .update(status=READY, lease_owner=None, leased_until=None)
+    )
+
+
+def release_all(using: str, token: str) -> int:
+    """Give back every message ``token`` still holds (graceful close).
+
+    The delivery is not counted against ``max_redeliveries``: the consumer
+    handed the message back without trying it.
+    """
+    return (
+        Message.objects.using(using)
+        .filter(lease_owner=token, status=LEASED)
+        .update(
+            status=READY,
+            lease_owner=None,
+            leased_until=None,
+            delivery_count=Greatest(F("delivery_count") - 1, 0),
+        )
+    )
+
+
+def bury(using: str, row_id: int, reason: str, token: str | None = None) -> bool:
+    """Keep a message as dead, with the reason, instead of delivering it."""
+    rows = Message.objects.using(using).filter(id=row_id)
+    if token is not None:
+        rows = rows.filter(lease_owner=token)
+    return bool(
+        rows.update(status=DEAD, lease_owner=None, leased_until=None, dead_reason=reason[:10000])
+    )
+
+
+def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[int, int]:
+    """Return lapsed leases to their queues; bury those delivered too often.
+
+    Returns ``(released, buried)``.
+    """
+    lapsed = Message.objects.using(using).filter(status=LEASED, leased_until__lt=now)
+    buried = 0
+    if max_redeliveries is not None:
+        buried = lapsed.filter(delivery_count__gte=max_redeliveries).update(
+            status=DEAD,
+            lease_owner=None,
+            leased_until=None,
+            dead_reason=(
+                f"delivered {max_redeliveries} times and never acknowledged: each "
+                f"consumer died or lost its lease (max_redeliveries={max_redeliveries})"
+            ),
+        )
+    released = lapsed.update(status=READY, lease_owner=None, leased_until=None)
+    if released or buried:
+        logger.warning("lapsed leases released=%s buried=%s", released, buried)
+    return released, buried
+
+
+def drop_expired(using: str, now: dt.datetime) -> int:
+    """Delete messages past their queue's TTL and queues past ``x-expires``."""
+    dropped, _ = Message.objects.using(using).filter(expires_at__lt=now, status=READY).delete()
+    stale = []
+    for name, last_seen, expires_ms in Queue.objects.using(using).filter(
+        expires_ms__isnull=False
+    ).values_list("name", "last_seen_at", "expires_ms"):
+        if last_seen + dt.timedelta(milliseconds=expires_ms) < now:
+            stale.append(name)
+    if stale:
+        Binding.objects.using(using).filter(queue__in=stale).delete()
+        Message.objects.using(using).filter(queue__in=stale).exclude(status=DEAD).delete()
+        Queue.objects.using(using).filter(name__in=stale).delete()
+        logger.info("expired queues deleted=%s", len(stale))
+    return dropped
+
+
+class Heartbeat:
+    """One daemon thread per consuming connection, on its own DB connection.
+
+    Each beat renews the leases of the connection's consumer tokens, marks
+    their queues as seen, and reaps what lapsed elsewhere. A separate thread
+    is needed because with the solo pool (and any long task) the consumer
+    loop does not run while a task runs, yet its leases must stay alive.
+    """
+
+    def __init__(
+        self,
+        options: TransportOptions,
+        tokens: Callable[[], dict[str, list[str]]],
+    ) -> None:
+        self.options = options
+        self.tokens = tokens
+        self._stop = threading.Event()
+        self._pid = os.getpid()
+        self._thread = threading.Thread(
+            target=self._run, name="django-kombu-heartbeat", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        # A forked child inherits this object but not the thread.
+        return self._pid == os.getpid() and self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=self.options.heartbeat_interval + 5)
+
+    def _run(self) -> None:
+        using = self.options.database
+        try:
+            while not self._stop.wait(self.options.heartbeat_interval):
+                try:
+                    self.beat()
+                except Exception:
+                    # The database may be restarting: drop the connection so
+                    # the next beat reconnects, and keep beating.
+                    logger.exception("heartbeat failed; retrying in %ss", self.options.heartbeat_interval)
+                    connections[using].close()
+        finally:
+            connections[using].close()
+
+    def beat(self) -> None:
+        using = self.options.database
+        now = timezone.now()
+        until = now + dt.timedelta(seconds=self.options.lease_seconds)
+        queues: set[str] = set()
+        for token, token_queues in self.tokens().items():
+            renew(using, token, now, until, token_queues)
+            queues.update(token_queues)
+        if queues:
+            Queue.objects.using(using).filter(name__in=queues).update(last_seen_at=now)
+        reap(using, now, self.options.max_redeliveries)
+        drop_expired(using, now)
+        # Consumers gone for ten lease periods are only history.
+        Consumer.objects.using(using).filter(
+            heartbeat_at__lt=now - dt.timedelta(seconds=10 * self.options.lease_seconds)
+        ).delete()
+
+
+def renew(using: str, token: str, now: dt.datetime, until: dt.datetime, queues: list[str]) -> int:
+    """Heartbeat of one consumer token: extend its leases, record it alive."""
+    renewed = (
+        Message.objects.using(using)
+        .filter(lease_owner=token, status=LEASED)
+        .update(leased_until=until)
+    )
+    updated = Consumer.objects.using(using).filter(token=token).update(
+        heartbeat_at=now, queues=",".join(queues)
+    )
+    if not updated:
+        Consumer.objects.using(using).create(
+            token=token,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=",".join(queues),
+            started_at=now,
+            heartbeat_at=now,
+        )
+    return renewed

@@ -1,0 +1,536 @@
+"""The kombu transport: channels and QoS over the tables in :mod:`.models`.
+
+kombu's virtual base keeps unacked messages in process memory and restores
+them by re-publishing copies; a database can do better. Here a delivered
+message stays a row leased to its consumer: ack deletes the row, reject with
+requeue releases the lease on the same row, and a consumer that dies simply
+stops renewing its leases (see :mod:`.leases`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import socket
+from time import monotonic
+from typing import Any
+from uuid import uuid4
+
+import django
+from django.apps import apps
+from django.core.exceptions import (
+    ImproperlyConfigured,
+    MultipleObjectsReturned,
+    ObjectDoesNotExist,
+)
+from django.db import IntegrityError, InterfaceError, OperationalError, connections
+from django.utils import timezone
+from kombu.transport import virtual
+from kombu.transport.base import to_rabbitmq_queue_arguments
+from kombu.utils.json import dumps as kombu_dumps
+from kombu.utils.objects import cached_property
+
+from . import claim as claims
+from . import leases
+from .notify import PgListener, Poller
+from .options import TransportOptions
+
+logger = logging.getLogger(__name__)
+
+#: errors that mean "the database went away": kombu's and Celery's reconnect
+#: loops retry these. DatabaseError as a whole is deliberately not listed,
+#: or an IntegrityError would be retried as if the connection had dropped.
+DB_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+
+class PayloadTooLarge(ValueError):
+    """A message is larger than the transport's ``max_payload_bytes``."""
+
+
+def _parse_eta(value: Any) -> dt.datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        eta = dt.datetime.fromisoformat(value)
+    except ValueError:
+        logger.warning("unparseable eta header=%r; delivering without delay", value)
+        return None
+    if timezone.is_naive(eta):
+        # Celery 5 always sends an offset; a naive eta is taken as local time.
+        eta = timezone.make_aware(eta, timezone.get_default_timezone())
+    if not django.conf.settings.USE_TZ:
+        eta = timezone.make_naive(eta, timezone.get_default_timezone())
+    return eta
+
+
+class QoS(virtual.QoS):
+    """Acks and rejects act on the message row, from whichever thread calls.
+
+    kombu calls ``ack``/``reject`` from pool threads (prefork result handler,
+    thread pool workers); each thread uses its own Django connection, and the
+    base class's ``_dirty`` set already makes the bookkeeping thread-safe.
+    """
+
+    channel: Channel
+
+    def ack(self, delivery_tag: str) -> None:
+        channel = self.channel
+        if not leases.ack(channel.options.database, _row_id(delivery_tag), channel.token):
+            logger.warning("ack of tag=%s found no lease: it lapsed and was redelivered", delivery_tag)
+        super().ack(delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        channel = self.channel
+        row_id = _row_id(delivery_tag)
+        if requeue:
+            leases.release(channel.options.database, row_id, channel.token)
+        else:
+            leases.bury(
+                channel.options.database,
+                row_id,
+                "rejected by the consumer without requeue (basic_reject requeue=False)",
+                token=channel.token,
+            )
+        self._quick_ack(delivery_tag)
+
+    def restore_unacked(self) -> list[Any]:
+        # Release our leases in place instead of re-publishing copies.
+        self._flush()
+        self._delivered.clear()
+        self.channel.release_leases()
+        return []
+
+    def restore_unacked_once(self, stderr: Any = None) -> None:
+        self._on_collect.cancel()
+        self._flush()
+        if not self.restore_at_shutdown or not self.channel.do_restore:
+            return
+        if getattr(self._delivered, "restored", False):
+            return
+        try:
+            self.restore_unacked()
+        finally:
+            self._delivered.restored = True
+
+
+def _row_id(delivery_tag: str) -> int:
+    return int(str(delivery_tag).split(".", 1)[0])
+
+
+class Channel(virtual.Channel):
+    QoS = QoS
+    supports_fanout = True
+    do_restore = True
+
+    connection: Transport
+
+    def __init__(self, connection: Transport, **kwargs: Any) -> None:
+        super().__init__(connection, **kwargs)
+        self.options: TransportOptions = connection.options
+        #: this channel's lease owner id; a new one per channel
+        self.token = uuid4().hex
+        self._noack_queues: set[str] = set()
+        self._accept: dict[str, set[str] | None] = {}
+
+    @property
+    def db(self) -> Any:
+        return connections[self.options.database]
+
+    # -- queues and bindings ---------------------------------------------
+
+    def prepare_queue_arguments(self, arguments: Any, **kwargs: Any) -> Any:
+        # Keep expires/message_ttl as x-expires/x-message-ttl: pidbox queues
+        # need them to vanish when their worker is gone.
+        return to_rabbitmq_queue_arguments(arguments, **kwargs)
+
+    def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        from .models import Queue
+
+        arguments = kwargs.get("arguments") or {}
+        Queue.objects.using(self.options.database).update_or_create(
+            name=queue,
+            defaults={
+                "last_seen_at": timezone.now(),
+                "expires_ms": _int_or_none(arguments.get("x-expires")),
+                "message_ttl_ms": _int_or_none(arguments.get("x-message-ttl")),
+                "durable": bool(kwargs.get("durable", True)),
+                "auto_delete": bool(kwargs.get("auto_delete", False)),
+            },
+        )
+        self.connection.forget_queue(queue)
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        from .models import Queue
+
+        return Queue.objects.using(self.options.database).filter(name=queue).exists()
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
+        from .models import Binding
+
+        try:
+            Binding.objects.using(self.options.database).get_or_create(
+                exchange=exchange,
+                routing_key=routing_key or "",
+                queue=queue,
+                defaults={"pattern": pattern or ""},
+            )
+        except IntegrityError:
+            pass  # bound concurrently by another process: same result
+
+    def get_table(self, exchange: str) -> list[tuple[str, str, str]]:
+        from .models import Binding
+
+        # Read every time, never cached: a pidbox reply binding is created by
+        # a client process moments before the worker must find it.
+        return [
+            (rk, pattern or None, q)
+            for rk, pattern, q in Binding.objects.using(self.options.database)
+            .filter(exchange=exchange)
+            .values_list("routing_key", "pattern", "queue")
+        ]
+
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        from .models import Binding, Message, Queue
+
+        using = self.options.database
+        Binding.objects.using(using).filter(queue=queue).delete()
+        Message.objects.using(using).filter(queue=queue).exclude(
+            status=Message.Status.DEAD
+        ).delete()
+        Queue.objects.using(using).filter(name=queue).delete()
+
+    def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any) -> None:
+        if if_empty and self._size(queue):
+            return
+        super().queue_delete(queue, if_unused=if_unused, if_empty=if_empty, **kwargs)
+        # The base only deletes through this process's bindings; the queue
+        # may have none here (declared by another process).
+        self._delete(queue)
+
+    def _size(self, queue: str) -> int:
+        """Messages waiting in ``queue``: ready, including ones not yet due."""
+        from .models import Message
+
+        return Message.objects.using(self.options.database).ready().filter(queue=queue).count()
+
+    def _purge(self, queue: str) -> int:
+        """Delete the waiting messages of ``queue``; leased and dead ones stay."""
+        from .models import Message
+
+        deleted, _ = Message.objects.using(self.options.database).ready().filter(queue=queue).delete()
+        return deleted
+
+    # -- publishing --------------------------------------------------------
+
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        """Insert on the caller's connection: it joins the caller's transaction."""
+        from .models import Message
+
+        row = self._row_for(queue, message, timezone.now())
+        try:
+            Message.objects.using(self.options.database).bulk_create([row])
+        except DB_CONNECTION_ERRORS:
+            self._drop_broken_connection()
+            raise
+
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
+        from .models import Message
+
+        now = timezone.now()
+        rows = [self._row_for(queue, message, now) for _, _, queue in self.get_table(exchange)]
+        if rows:
+            Message.objects.using(self.options.database).bulk_create(rows)
+
+    def _row_for(self, queue: str, message: dict[str, Any], now: dt.datetime) -> Any:
+        from .models import Message
+
+        payload = kombu_dumps(message)
+        limit = self.options.max_payload_bytes
+        if limit is not None and len(payload) > limit:
+            raise PayloadTooLarge(
+                f"message for queue {queue!r} is {len(payload)} bytes, over the django:// "
+                f"transport's max_payload_bytes={limit}: store large data elsewhere and send "
+                f"a reference, or raise max_payload_bytes in the transport options."
+            )
+        headers = message.get("headers") or {}
+        available_at = now
+        if self.options.honor_eta:
+            available_at = _parse_eta(headers.get("eta")) or now
+        ttl = self.connection.queue_ttl_ms(queue)
+        return Message(
+            queue=queue,
+            payload=payload,
+            priority=self._get_message_priority(message),
+            available_at=available_at,
+            expires_at=now + dt.timedelta(milliseconds=ttl) if ttl else None,
+            created_at=now,
+            task_id=str(headers.get("id") or "")[:255],
+            task_name=str(headers.get("task") or "")[:255],
+        )
+
+    def _drop_broken_connection(self) -> None:
+        db = self.db
+        if not db.in_atomic_block:
+            # Let the next attempt (kombu's retry) reconnect. Inside the
+            # caller's transaction the error must surface: it is already lost.
+            db.close()
+
+    # -- consuming ---------------------------------------------------------
+
+    def basic_consume(self, queue: str, no_ack: bool, callback: Any, consumer_tag: str, **kwargs: Any) -> Any:
+        if no_ack:
+            self._noack_queues.add(queue)
+        # kombu passes the consumer's bound ``_receive_callback``: its
+        # ``accept`` is the content types this consumer takes. Celery acks
+        # (drops) a message it cannot decode, so refused content types are
+        # set aside here, where they can still be kept.
+        self._accept[queue] = getattr(getattr(callback, "__self__", None), "accept", None)
+        result = super().basic_consume(queue, no_ack, callback, consumer_tag, **kwargs)
+        self.connection.consuming()
+        return result
+
+    def basic_cancel(self, consumer_tag: str) -> Any:
+        queue = self._tag_to_queue.get(consumer_tag)
+        result = super().basic_cancel(consumer_tag)
+        if queue is not None and queue not in self._active_queues:
+            self._noack_queues.discard(queue)
+            self._accept.pop(queue, None)
+        return result
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        """``basic_get``: claim one message of ``queue`` or raise ``Empty``."""
+        self.connection.consuming()
+        for row_queue, payload in self._claim([queue], 1):
+            return payload
+        raise virtual.Empty()
+
+    def claim_and_deliver(self) -> int:
+        """Claim a batch for this channel's consumers and deliver it."""
+        if not self._consumers or not self.qos.can_consume():
+            return 0
+        limit = self.qos.can_consume_max_estimate()
+        limit = min(limit or self.options.max_batch, self.options.max_batch)
+        delivered = 0
+        for queue, payload in self._claim(list(self._active_queues), limit):
+            self.connection._deliver(payload, queue)
+            delivered += 1
+        return delivered
+
+    def _claim(self, queues: list[str], limit: int) -> list[tuple[str, dict[str, Any]]]:
+        from .models import Message
+
+        options = self.options
+        db = self.db
+        now = timezone.now()
+        try:
+            rows = claims.claim(
+                db,
+                queues,
+                self.token,
+                limit,
+                now,
+                now + dt.timedelta(seconds=options.lease_seconds),
+                options.priority_reverse,
+            )
+        except DB_CONNECTION_ERRORS:
+            self._drop_broken_connection()
+            raise
+        if not rows:
+            return []
+        rows.sort(key=lambda r: r.id)
+        ready: list[tuple[str, dict[str, Any]]] = []
+        noack_ids: list[int] = []
+        for row in rows:
+            payload = self._decode(row)
+            if payload is None:
+                continue
+            ready.append((row.queue, payload))
+            if row.queue in self._noack_queues:
+                noack_ids.append(row.id)
+        if noack_ids:
+            # no_ack consumers (pidbox, replies) take delivery as the ack.
+            Message.objects.using(options.database).filter(id__in=noack_ids).delete()
+        if options.priority_reverse:
+            ready.sort(key=lambda item: item[1]["properties"].get("priority") or 0)
+        else:
+            ready.sort(key=lambda item: -(item[1]["properties"].get("priority") or 0))
+        return ready
+
+    def _decode(self, row: claims.ClaimedRow) -> dict[str, Any] | None:
+        """The kombu message dict of a claimed row, or None if set aside."""
+        reason = None
+        try:
+            payload = json.loads(row.payload)
+            if not isinstance(payload, dict) or not isinstance(payload.get("properties"), dict):
+                raise ValueError("not a kombu message dict with 'properties'")
+        except ValueError as exc:
+            payload = None
+            reason = f"payload is not a kombu JSON message: {exc}"
+        if payload is not None:
+            accept = self._accept.get(row.queue)
+            content_type = payload.get("content-type")
+            if accept is not None and content_type not in accept:
+                reason = (
+                    f"content type {content_type!r} is not accepted by the consumer of "
+                    f"{row.queue!r} (accept: {sorted(accept)}); add it to accept_content "
+                    f"to let it run"
+                )
+        if reason is not None:
+            logger.error("message set aside as dead id=%s queue=%s reason=%s", row.id, row.queue, reason)
+            leases.bury(self.options.database, row.id, reason, token=self.token)
+            return None
+        props = payload["properties"]
+        props["delivery_tag"] = f"{row.id}.{row.delivery_count}"
+        delivery_info = props.setdefault("delivery_info", {})
+        delivery_info["redelivered"] = row.delivery_count > 1
+        return payload
+
+    def release_leases(self) -> int:
+        try:
+            return leases.release_all(self.options.database, self.token)
+        except DB_CONNECTION_ERRORS:
+            # The leases lapse and are reaped once the database is back.
+            logger.warning("could not release leases of token=%s; they will lapse", self.token)
+            return 0
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        from .models import Consumer
+
+        try:
+            Consumer.objects.using(self.options.database).filter(token=self.token).delete()
+        except DB_CONNECTION_ERRORS:
+            pass
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class Transport(virtual.Transport):
+    """kombu transport storing queues in Django models (``django://``)."""
+
+    Channel = Channel
+
+    driver_type = "sql"
+    driver_name = "django"
+    default_port = 0
+    polling_interval = None
+
+    implements = virtual.Transport.implements.extend(
+        asynchronous=False,
+        exchange_type=frozenset(["direct", "topic", "fanout"]),
+        heartbeats=False,
+    )
+
+    connection_errors = virtual.Transport.connection_errors + DB_CONNECTION_ERRORS
+    channel_errors = virtual.Transport.channel_errors + (ObjectDoesNotExist, MultipleObjectsReturned)
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self.options = TransportOptions.from_transport_options(client.transport_options)
+        self._heartbeat: leases.Heartbeat | None = None
+        self._waiter: Poller | None = None
+        self._queue_ttls: dict[str, tuple[float, int | None]] = {}
+
+    def driver_version(self) -> str:
+        return django.get_version()
+
+    # -- connection ----------------------------------------------------------
+
+    def establish_connection(self) -> Any:
+        if not apps.ready:
+            raise ImproperlyConfigured(
+                "The django:// transport needs Django set up before it connects: set "
+                "DJANGO_SETTINGS_MODULE and call django.setup() (Celery's Django fixup does "
+                "this when proj/celery.py sets DJANGO_SETTINGS_MODULE), with "
+                "'kombu_transport_django' in INSTALLED_APPS."
+            )
+        db = connections[self.options.database]
+        try:
+            db.ensure_connection()
+        except DB_CONNECTION_ERRORS:
+            db.close()
+            raise
+        claims.check_supported(db)
+        return super().establish_connection()
+
+    def close_connection(self, connection: Any) -> None:
+        super().close_connection(connection)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+        if self._waiter is not None:
+            self._waiter.close()
+            self._waiter = None
+
+    def consuming(self) -> None:
+        """Start heartbeating once this connection holds leases."""
+        if self._heartbeat is None or not self._heartbeat.alive:
+            self._heartbeat = leases.Heartbeat(self.options, self._lease_tokens)
+            self._heartbeat.start()
+
+    def _lease_tokens(self) -> dict[str, list[str]]:
+        return {ch.token: list(ch._active_queues) for ch in list(self.channels) if not ch.closed}
+
+    # -- queue metadata cache -----------------------------------------------
+
+    def queue_ttl_ms(self, queue: str) -> int | None:
+        """The queue's ``x-message-ttl``, cached for a few seconds per process."""
+        from .models import Queue
+
+        cached = self._queue_ttls.get(queue)
+        now = monotonic()
+        if cached is not None and now - cached[0] < 5.0:
+            return cached[1]
+        ttl = (
+            Queue.objects.using(self.options.database)
+            .filter(name=queue)
+            .values_list("message_ttl_ms", flat=True)
+            .first()
+        )
+        self._queue_ttls[queue] = (now, ttl)
+        return ttl
+
+    def forget_queue(self, queue: str) -> None:
+        self._queue_ttls.pop(queue, None)
+
+    # -- consuming -------------------------------------------------------------
+
+    @cached_property
+    def waiter(self) -> Poller:
+        db = connections[self.options.database]
+        if db.vendor == "postgresql" and self.options.use_listen_notify:
+            return PgListener(self.options.database, self.options.polling_interval or 1.0)
+        return Poller(self.options.min_polling_interval, self.options.polling_interval or 0.1)
+
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+        """Deliver at least one message, or raise ``socket.timeout``."""
+        started = monotonic()
+        waiter = self.waiter
+        while True:
+            delivered = 0
+            queues: list[str] = []
+            for channel in list(self.channels):
+                if channel.closed:
+                    continue
+                delivered += channel.claim_and_deliver()
+                queues.extend(channel._active_queues)
+            if delivered:
+                waiter.activity()
+                return
+            remaining = None if timeout is None else timeout - (monotonic() - started)
+            if remaining is not None and remaining <= 0:
+                raise socket.timeout()
+            wait = waiter.maximum if remaining is None else min(remaining, waiter.maximum)
+            if wait > 0.1 and queues:
+                due = claims.next_due(connections[self.options.database], queues, timezone.now())
+                if due is not None:
+                    wait = max(0.0, min(wait, (due - timezone.now()).total_seconds()))
+            waiter.wait(wait, queues)
