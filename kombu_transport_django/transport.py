@@ -442,6 +442,12 @@ class Transport(virtual.Transport):
     def driver_version(self) -> str:
         return django.get_version()
 
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        # No hostname: the database comes from Django's settings, and a
+        # default here only makes kombu warn that none was supplied.
+        return {"port": self.default_port}
+
     # -- connection ----------------------------------------------------------
 
     def establish_connection(self) -> Any:

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""The README's two commands, on a machine that has nothing but Python.
+
+    python3 dev.py demo   # the example project on SQLite: a worker and tasks
+    python3 dev.py test   # the test suite on SQLite (DATABASE_URL picks another)
+
+Each creates ``.venv`` on first use and installs what it needs into it.
+Extra arguments after ``test`` go to pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv(extras: str) -> None:
+    if not PYTHON.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    marker = VENV / f".installed-{extras}"
+    stamp = str((ROOT / "setup.cfg").stat().st_mtime)
+    if marker.exists() and marker.read_text() == stamp:
+        return
+    print(f"installing django-celery-compat[{extras}] into {VENV}", flush=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", "-e", f".[{extras}]"], cwd=ROOT, check=True)
+    marker.write_text(stamp)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if command == "test":
+        ensure_venv("test")
+        return subprocess.call([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT, env=env)
+    ensure_venv("demo")
+    return subprocess.call([str(PYTHON), "example/demo.py", *rest], cwd=ROOT, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
