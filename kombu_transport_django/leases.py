@@ -36,9 +36,16 @@ DEAD = Message.Status.DEAD
 
 
 def ack(using: str, row_id: int, token: str) -> bool:
-    """Delete an acked message; False if the lease was lost meanwhile."""
-    deleted, _ = Message.objects.using(using).filter(id=row_id, lease_owner=token).delete()
-    return bool(deleted)
+    """Delete an acked message; False if the lease was lost meanwhile.
+
+    One plain DELETE: the ORM's ``delete()`` would first collect the rows
+    inside a transaction, tripling the cost of the hottest statement.
+    """
+    connection = connections[using]
+    table = connection.ops.quote_name(Message._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s", [row_id, token])
+        return cursor.rowcount == 1
 
 
 def release(using: str, row_id: int, token: str) -> bool:

@@ -29,7 +29,6 @@ from django.utils import timezone
 from kombu.transport import virtual
 from kombu.transport.base import to_rabbitmq_queue_arguments
 from kombu.utils.json import dumps as kombu_dumps
-from kombu.utils.objects import cached_property
 
 from . import claim as claims
 from . import leases
@@ -509,12 +508,17 @@ class Transport(virtual.Transport):
 
     # -- consuming -------------------------------------------------------------
 
-    @cached_property
+    @property
     def waiter(self) -> Poller:
-        db = connections[self.options.database]
-        if db.vendor == "postgresql" and self.options.use_listen_notify:
-            return PgListener(self.options.database, self.options.polling_interval or 1.0)
-        return Poller(self.options.min_polling_interval, self.options.polling_interval or 0.1)
+        if self._waiter is None:
+            db = connections[self.options.database]
+            if db.vendor == "postgresql" and self.options.use_listen_notify:
+                self._waiter = PgListener(self.options.database, self.options.polling_interval or 1.0)
+            else:
+                self._waiter = Poller(
+                    self.options.min_polling_interval, self.options.polling_interval or 0.1
+                )
+        return self._waiter
 
     def drain_events(self, connection: Any, timeout: float | None = None) -> None:
         """Deliver at least one message, or raise ``socket.timeout``."""

@@ -16,6 +16,11 @@ VAR_DIR.mkdir(exist_ok=True)
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "sqlite:///var/tests.sqlite3")
 DATABASES = {"default": parse(DATABASE_URL, BASE_DIR)}
+if os.environ.get("TEST_DB_SUFFIX"):
+    # Lets several test runs share one server without sharing a database.
+    _default = DATABASES["default"]
+    _test_name = _default.get("TEST", {}).get("NAME") or f"test_{_default['NAME']}"
+    _default.setdefault("TEST", {})["NAME"] = f"{_test_name}_{os.environ['TEST_DB_SUFFIX']}"
 if os.environ.get("DJANGO_TEST_DB_NAME"):
     DATABASES["default"]["NAME"] = os.environ["DJANGO_TEST_DB_NAME"]
 
