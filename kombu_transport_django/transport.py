@@ -200,11 +200,11 @@ class Channel(virtual.Channel):
         Queue.objects.using(using).filter(name=queue).delete()
 
     def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any) -> None:
+        # Not the base's loop over this process's bindings: the queue may
+        # have been declared and bound by another process.
         if if_empty and self._size(queue):
             return
-        super().queue_delete(queue, if_unused=if_unused, if_empty=if_empty, **kwargs)
-        # The base only deletes through this process's bindings; the queue
-        # may have none here (declared by another process).
+        self.state.queue_bindings_delete(queue)
         self._delete(queue)
 
     def _size(self, queue: str) -> int:
@@ -350,10 +350,9 @@ class Channel(virtual.Channel):
         if noack_ids:
             # no_ack consumers (pidbox, replies) take delivery as the ack.
             Message.objects.using(options.database).filter(id__in=noack_ids).delete()
-        if options.priority_reverse:
-            ready.sort(key=lambda item: item[1]["properties"].get("priority") or 0)
-        else:
-            ready.sort(key=lambda item: -(item[1]["properties"].get("priority") or 0))
+        # Deliver in claim order: priority first, then publish order (the
+        # rows were sorted by id above; the sort is stable).
+        ready.sort(key=lambda item: self._get_message_priority(item[1], reverse=not options.priority_reverse))
         return ready
 
     def _decode(self, row: claims.ClaimedRow) -> dict[str, Any] | None:
