@@ -31,7 +31,7 @@ from kombu.transport.base import to_rabbitmq_queue_arguments
 from kombu.utils.json import dumps as kombu_dumps
 
 from . import claim as claims
-from . import leases
+from . import leases, publish
 from .notify import PgListener, Poller
 from .options import TransportOptions
 
@@ -224,26 +224,19 @@ class Channel(virtual.Channel):
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         """Insert on the caller's connection: it joins the caller's transaction."""
-        from .models import Message
-
         row = self._row_for(queue, message, timezone.now())
         try:
-            Message.objects.using(self.options.database).bulk_create([row])
+            publish.insert(self.db, [row])
         except DB_CONNECTION_ERRORS:
             self._drop_broken_connection()
             raise
 
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
-        from .models import Message
-
         now = timezone.now()
         rows = [self._row_for(queue, message, now) for _, _, queue in self.get_table(exchange)]
-        if rows:
-            Message.objects.using(self.options.database).bulk_create(rows)
+        publish.insert(self.db, rows)
 
-    def _row_for(self, queue: str, message: dict[str, Any], now: dt.datetime) -> Any:
-        from .models import Message
-
+    def _row_for(self, queue: str, message: dict[str, Any], now: dt.datetime) -> publish.NewMessage:
         payload = kombu_dumps(message)
         limit = self.options.max_payload_bytes
         if limit is not None and len(payload) > limit:
@@ -257,7 +250,7 @@ class Channel(virtual.Channel):
         if self.options.honor_eta:
             available_at = _parse_eta(headers.get("eta")) or now
         ttl = self.connection.queue_ttl_ms(queue)
-        return Message(
+        return publish.NewMessage(
             queue=queue,
             payload=payload,
             priority=self._get_message_priority(message),
