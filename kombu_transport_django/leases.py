@@ -16,9 +16,9 @@ import logging
 import os
 import socket
 import threading
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from django.db import connections
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -85,24 +85,43 @@ def bury(using: str, row_id: int, reason: str, token: str | None = None) -> bool
     )
 
 
+def _unlocked_ids(rows: Any, using: str, limit: int = 1000) -> list[int]:
+    """Ids of ``rows`` that no other transaction holds, locked until commit.
+
+    The maintenance statements must never wait for (or deadlock with) a
+    claim or an ack working on the same rows: those rows are in use anyway,
+    and the next beat sees them again.
+    """
+    connection = connections[using]
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True)
+    return list(rows.order_by("id").values_list("id", flat=True)[:limit])
+
+
 def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[int, int]:
     """Return lapsed leases to their queues; bury those delivered too often.
 
     Returns ``(released, buried)``.
     """
-    lapsed = Message.objects.using(using).filter(status=LEASED, leased_until__lt=now)
-    buried = 0
-    if max_redeliveries is not None:
-        buried = lapsed.filter(delivery_count__gte=max_redeliveries).update(
-            status=DEAD,
-            lease_owner=None,
-            leased_until=None,
-            dead_reason=(
-                f"delivered {max_redeliveries} times and never acknowledged: each "
-                f"consumer died or lost its lease (max_redeliveries={max_redeliveries})"
-            ),
-        )
-    released = lapsed.update(status=READY, lease_owner=None, leased_until=None)
+    released = buried = 0
+    with transaction.atomic(using=using):
+        lapsed = Message.objects.using(using).filter(status=LEASED, leased_until__lt=now)
+        ids = _unlocked_ids(lapsed, using)
+        if not ids:
+            return 0, 0
+        # Re-check the condition: on SQLite nothing was locked.
+        lapsed = Message.objects.using(using).filter(id__in=ids, status=LEASED, leased_until__lt=now)
+        if max_redeliveries is not None:
+            buried = lapsed.filter(delivery_count__gte=max_redeliveries).update(
+                status=DEAD,
+                lease_owner=None,
+                leased_until=None,
+                dead_reason=(
+                    f"delivered {max_redeliveries} times and never acknowledged: each "
+                    f"consumer died or lost its lease (max_redeliveries={max_redeliveries})"
+                ),
+            )
+        released = lapsed.update(status=READY, lease_owner=None, leased_until=None)
     if released or buried:
         logger.warning("lapsed leases released=%s buried=%s", released, buried)
     return released, buried
@@ -110,7 +129,10 @@ def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[in
 
 def drop_expired(using: str, now: dt.datetime) -> int:
     """Delete messages past their queue's TTL and queues past ``x-expires``."""
-    dropped, _ = Message.objects.using(using).filter(expires_at__lt=now, status=READY).delete()
+    with transaction.atomic(using=using):
+        expired = Message.objects.using(using).filter(expires_at__lt=now, status=READY)
+        ids = _unlocked_ids(expired, using)
+        dropped = Message.objects.using(using).filter(id__in=ids, status=READY).delete()[0] if ids else 0
     stale = []
     for name, last_seen, expires_ms in Queue.objects.using(using).filter(
         expires_ms__isnull=False
@@ -166,11 +188,13 @@ class Heartbeat:
             while not self._stop.wait(self.options.heartbeat_interval):
                 try:
                     self.beat()
-                except Exception:
-                    # The database may be restarting: drop the connection so
-                    # the next beat reconnects, and keep beating.
-                    logger.exception("heartbeat failed; retrying in %ss", self.options.heartbeat_interval)
+                except DatabaseError as exc:
+                    # A restart, a dropped connection or a deadlock victim:
+                    # reconnect on the next beat, which redoes all of it.
+                    logger.warning("heartbeat failed (%s); retrying in %ss", exc, self.options.heartbeat_interval)
                     connections[using].close()
+                except Exception:
+                    logger.exception("heartbeat failed; retrying in %ss", self.options.heartbeat_interval)
         finally:
             connections[using].close()
 

@@ -36,6 +36,10 @@ def parse(url: str, base_dir: Path) -> dict[str, Any]:
             "TEST": {"NAME": str(name.with_name("test_" + name.name))},
             "OPTIONS": {
                 "timeout": 30,
+                # Take the write lock at BEGIN: a deferred transaction that
+                # reads then writes fails at once when another process wrote
+                # in between, without waiting for the busy timeout.
+                "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }
