@@ -1,0 +1,1 @@
+"""Unit tests of celery_compat; some compare against real Celery, a test-only dependency."""
