@@ -1,0 +1,6 @@
+"""``celery.app.task``'s twin."""
+
+from ..context import Context
+from ..task import Task
+
+__all__ = ["Task", "Context"]

@@ -1,0 +1,454 @@
+"""``Task``: Celery's task class, its options, and the ways to call it."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import random
+import socket
+import uuid
+from typing import TYPE_CHECKING, Any, Callable
+
+from kombu.exceptions import OperationalError
+
+from . import states
+from ._state import pop_current_task, push_current_task
+from .context import Context, RequestStack
+from .exceptions import (
+    Ignore,
+    MaxRetriesExceededError,
+    NotRegistered,
+    Reject,
+    Retry,
+)
+
+if TYPE_CHECKING:
+    from .app import Celery
+    from .result import AsyncResult, EagerResult
+
+#: Options a task takes from the app's settings when left unset (None).
+FROM_CONFIG = (
+    ("serializer", "task_serializer"),
+    ("rate_limit", "task_default_rate_limit"),
+    ("priority", "task_default_priority"),
+    ("track_started", "task_track_started"),
+    ("acks_late", "task_acks_late"),
+    ("acks_on_failure_or_timeout", "task_acks_on_failure_or_timeout"),
+    ("reject_on_worker_lost", "task_reject_on_worker_lost"),
+    ("ignore_result", "task_ignore_result"),
+    ("store_eager_result", "task_store_eager_result"),
+    ("store_errors_even_if_ignored", "task_store_errors_even_if_ignored"),
+    ("time_limit", "task_time_limit"),
+    ("soft_time_limit", "task_soft_time_limit"),
+)
+
+#: Task attributes that become publishing options of every call.
+EXEC_OPTIONS = ("queue", "routing_key", "exchange", "priority", "expires", "serializer",
+                "delivery_mode", "compression", "time_limit", "soft_time_limit")
+
+
+def uuid4() -> str:
+    return str(uuid.uuid4())
+
+
+class Task:
+    """A task type. Subclass it, or let ``app.task`` build one from a function."""
+
+    __trace__: Any = None
+    _app: Celery | None = None
+    name: str | None = None
+    typing: bool | None = None
+    max_retries: int | None = 3
+    default_retry_delay: float = 3 * 60
+    rate_limit: Any = None
+    ignore_result: bool | None = None
+    trail = True
+    send_events = True
+    store_errors_even_if_ignored: bool | None = None
+    store_eager_result: bool | None = None
+    serializer: str | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    backend: Any = None
+    autoregister = True
+    track_started: bool | None = None
+    acks_late: bool | None = None
+    acks_on_failure_or_timeout: bool | None = None
+    reject_on_worker_lost: bool | None = None
+    throws: tuple[type[BaseException], ...] = ()
+    expires: Any = None
+    priority: int | None = None
+    queue: Any = None
+    routing_key: str | None = None
+    exchange: Any = None
+    delivery_mode: Any = None
+    compression: str | None = None
+    resultrepr_maxsize = 1024
+    request_stack: RequestStack | None = None
+    abstract = True  # Celery compatibility attribute
+    autoretry_for: tuple[type[BaseException], ...] = ()
+    dont_autoretry_for: tuple[type[BaseException], ...] = ()
+    retry_kwargs: dict[str, Any] = {}
+    retry_backoff: bool | int = False
+    retry_backoff_max = 600
+    retry_jitter = True
+    _backend: Any = None
+
+    MaxRetriesExceededError = MaxRetriesExceededError
+    OperationalError = OperationalError
+
+    # -- binding -------------------------------------------------------------
+
+    @classmethod
+    def bind(cls, app: Celery) -> Celery:
+        cls._app = app
+        conf = app.conf
+        for attr, setting in FROM_CONFIG:
+            if getattr(cls, attr, None) is None:
+                setattr(cls, attr, conf[setting])
+        if cls.typing is None:
+            cls.typing = app.strict_typing
+        if cls.request_stack is None or "request_stack" not in cls.__dict__:
+            cls.request_stack = RequestStack()
+        cls.on_bound(app)
+        return app
+
+    @classmethod
+    def on_bound(cls, app: Celery) -> None:
+        """Called when the task class is bound to an app; for subclasses."""
+
+    @property
+    def app(self) -> Celery:
+        app = self._app
+        if app is None:
+            from ._state import get_current_app
+
+            app = get_current_app()
+            type(self).bind(app)
+        return app
+
+    # -- request context -------------------------------------------------------
+
+    @property
+    def request(self) -> Context:
+        stack = self.request_stack
+        top = stack.top if stack is not None else None
+        return top if top is not None else Context()
+
+    def push_request(self, *args: Any, **kwargs: Any) -> None:
+        if self.request_stack is None:
+            type(self).request_stack = RequestStack()
+        self.request_stack.push(Context(*args, **kwargs))  # type: ignore[union-attr]
+
+    def pop_request(self) -> None:
+        self.request_stack.pop()  # type: ignore[union-attr]
+
+    # -- calling ---------------------------------------------------------------
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("Tasks must define the run method.")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task body in this process, as a plain call."""
+        push_current_task(self)
+        self.push_request(args=args, kwargs=kwargs)
+        try:
+            return self.run(*args, **kwargs)
+        finally:
+            self.pop_request()
+            pop_current_task()
+
+    def check_arguments(self, *args: Any, **kwargs: Any) -> None:
+        """Raise ``TypeError`` now, at the call site, as Celery's ``typing`` does."""
+        try:
+            signature = inspect.signature(self.run)
+        except (TypeError, ValueError):
+            return
+        signature.bind(*args, **kwargs)
+
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        """``apply_async(args, kwargs)``."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        task_id: str | None = None,
+        producer: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        shadow: str | None = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """Publish this task, or run it at once under ``task_always_eager``."""
+        if self.typing:
+            try:
+                self.check_arguments(*(args or ()), **(kwargs or {}))
+            except TypeError as exc:
+                raise TypeError(exc) from None
+        app = self.app
+        if app.conf.task_always_eager:
+            return self._apply_eager(args, kwargs, task_id, link, link_error, options)
+        shadow = shadow or self.shadow_name(args, kwargs, options)
+        preopts = {attr: getattr(self, attr, None) for attr in EXEC_OPTIONS}
+        options = dict(preopts, **options)
+        ignore_result = options.pop("ignore_result", None)
+        if ignore_result is None:
+            ignore_result = self.ignore_result
+        return app.send_task(
+            self.name,
+            args,
+            kwargs,
+            task_id=task_id,
+            producer=producer,
+            link=link,
+            link_error=link_error,
+            result_cls=self.AsyncResult,
+            shadow=shadow,
+            task_type=self,
+            ignore_result=ignore_result,
+            **options,
+        )
+
+    def shadow_name(self, args: Any, kwargs: Any, options: dict[str, Any]) -> str | None:
+        """Override to give messages of this task another display name."""
+        return None
+
+    def _apply_eager(
+        self, args: Any, kwargs: Any, task_id: str | None, link: Any, link_error: Any, options: dict[str, Any]
+    ) -> EagerResult:
+        from .result import denied_join_result
+
+        # Arguments round-trip through the serializer, as in Celery: tuples
+        # come back as lists, and what cannot be encoded fails here.
+        serializer = options.get("serializer") or self.serializer
+        args, kwargs = self.app.serialization_round_trip((args or (), kwargs or {}), serializer)
+        with denied_join_result():
+            return self.apply(args, kwargs, task_id=task_id or uuid4(), link=link, link_error=link_error, **options)
+
+    def apply(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        task_id: str | None = None,
+        retries: int | None = None,
+        throw: bool | None = None,
+        logfile: Any = None,
+        loglevel: Any = None,
+        headers: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> EagerResult:
+        """Run the task here and now; return an ``EagerResult``."""
+        from .result import EagerResult
+        from .trace import trace_task
+
+        app = self.app
+        task_id = task_id or uuid4()
+        throw = app.conf.task_eager_propagates if throw is None else throw
+        request = {
+            "id": task_id,
+            "task": self.name,
+            "args": list(args or ()),
+            "kwargs": dict(kwargs or {}),
+            "retries": retries or 0,
+            "is_eager": True,
+            "called_directly": False,
+            "logfile": logfile,
+            "loglevel": loglevel or 0,
+            "hostname": socket.gethostname(),
+            "callbacks": _maybe_list(link),
+            "errbacks": _maybe_list(link_error),
+            "headers": headers,
+            "ignore_result": options.get("ignore_result", False),
+            "delivery_info": {"is_eager": True, "exchange": None, "routing_key": None, "priority": None},
+            "root_id": options.get("root_id") or task_id,
+            "parent_id": options.get("parent_id"),
+            "group": options.get("group_id"),
+            "group_index": options.get("group_index"),
+            "chain": options.get("chain"),
+            "chord": options.get("chord"),
+            "eta": None,
+            "expires": None,
+        }
+        if headers:
+            request.update(headers)
+        outcome = trace_task(self, task_id, request["args"], request["kwargs"], request, eager=True)
+        if throw and outcome.state == states.FAILURE and isinstance(outcome.retval, BaseException):
+            raise outcome.retval
+        return EagerResult(task_id, outcome.retval, outcome.state, traceback=outcome.traceback, name=self.name)
+
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:
+        from .result import AsyncResult
+
+        return AsyncResult(task_id, backend=self.backend_for_results, task_name=self.name, app=self.app, **kwargs)
+
+    @property
+    def backend_for_results(self) -> Any:
+        return self._backend if self._backend is not None else self.app.backend
+
+    # -- signatures --------------------------------------------------------------
+
+    def signature(self, args: Any = None, *starargs: Any, **starkwargs: Any) -> Any:
+        """A ``Signature`` of a call to this task."""
+        from .canvas import signature
+
+        starkwargs.setdefault("app", self.app)
+        return signature(self, args, *starargs, **starkwargs)
+
+    subtask = signature
+
+    def s(self, *args: Any, **kwargs: Any) -> Any:
+        return self.signature(args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Any:
+        return self.signature(args, kwargs, immutable=True)
+
+    # -- inside a running task -------------------------------------------------
+
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: Any = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Retry:
+        """Publish this task again (same id, ``retries + 1``) and raise ``Retry``."""
+        request = self.request
+        retries = request.retries + 1
+        limit = self.max_retries if max_retries is None else max_retries
+        if request.called_directly:
+            # Not in a worker: Celery re-raises what it was given.
+            if exc is not None:
+                raise exc
+            raise Retry("Task can be retried", None)
+        if not eta and countdown is None:
+            countdown = self.default_retry_delay
+        args = request.args if args is None else args
+        kwargs = request.kwargs if kwargs is None else kwargs
+        if limit is not None and retries > limit:
+            if exc is not None:
+                raise exc
+            raise self.MaxRetriesExceededError(
+                f"Can't retry {self.name}[{request.id}] args:{tuple(args)} kwargs:{kwargs}",
+                task_args=args,
+                task_kwargs=kwargs,
+            )
+        ret = Retry(exc=exc, when=eta or countdown, is_eager=request.is_eager)
+        if request.is_eager:
+            # Eager retries run at once, recursively; the countdown is ignored.
+            self.apply(args, kwargs, task_id=request.id, retries=retries, throw=True,
+                       link=request.callbacks, link_error=request.errbacks)
+            if throw:
+                raise ret
+            return ret
+        delivery_info = request.delivery_info or {}
+        send_options = dict(
+            request.as_execution_options(),
+            retries=retries,
+            countdown=countdown,
+            eta=eta,
+            queue=delivery_info.get("routing_key") or None,
+            priority=delivery_info.get("priority"),
+        )
+        send_options.update(options)
+        try:
+            self.apply_async(args, kwargs, **{k: v for k, v in send_options.items() if k != "task_id"},
+                             task_id=request.id)
+        except Exception as publish_error:
+            raise Reject(publish_error, requeue=False) from publish_error
+        if throw:
+            raise ret
+        return ret
+
+    def update_state(self, task_id: str | None = None, state: str | None = None, meta: Any = None, **kwargs: Any) -> None:
+        """Store ``state`` and ``meta`` for this task (or ``task_id``)."""
+        if task_id is None:
+            task_id = self.request.id
+        self.backend_for_results.store_result(task_id, meta, state, request=self.request, **kwargs)
+
+    def add_trail(self, result: Any) -> Any:
+        if self.trail:
+            self.request.children.append(result)
+        return result
+
+    # -- Django: publish after commit (celery.contrib.django.task.DjangoTask) --
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        """``delay`` once the current transaction commits; returns None."""
+        from django.db import transaction
+
+        transaction.on_commit(functools.partial(self.delay, *args, **kwargs))
+
+    def apply_async_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        """``apply_async`` once the current transaction commits; returns None."""
+        from django.db import transaction
+
+        transaction.on_commit(functools.partial(self.apply_async, *args, **kwargs))
+
+    # -- handlers: override in subclasses ----------------------------------------
+
+    def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
+        """Run by the worker before the task starts."""
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        """Run by the worker when the task succeeds."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """Run by the worker when the task fails."""
+
+    def on_retry(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """Run by the worker when the task is to be retried."""
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """Run by the worker after the task returned (not for RETRY)."""
+
+    def on_replace(self, sig: Any) -> None:
+        """Run when the task is replaced by ``sig``."""
+
+    def __repr__(self) -> str:
+        return f"<@task: {self.name} of {self.app.main if self._app else '(unbound)'}>"
+
+
+def _maybe_list(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def autoretry(task: Task, run: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``run`` with ``autoretry_for`` / backoff / jitter, as Celery does."""
+    autoretry_for = tuple(task.autoretry_for or ())
+    if not autoretry_for:
+        return run
+    dont = tuple(task.dont_autoretry_for or ())
+    retry_kwargs = dict(task.retry_kwargs or {})
+
+    @functools.wraps(run)
+    def run_with_autoretry(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return run(*args, **kwargs)
+        except (Retry, Ignore, Reject):
+            raise
+        except dont:
+            raise
+        except autoretry_for as exc:
+            options = dict(retry_kwargs)
+            if task.retry_backoff:
+                factor = 1 if task.retry_backoff is True else int(task.retry_backoff)
+                countdown = min(task.retry_backoff_max, factor * (2 ** task.request.retries))
+                if task.retry_jitter:
+                    countdown = random.randrange(countdown + 1)
+                options["countdown"] = countdown
+            raise task.retry(exc=exc, **options)
+
+    return run_with_autoretry
+
+
+__all__ = ["Task", "NotRegistered", "uuid4", "autoretry"]

@@ -1,0 +1,220 @@
+"""Running one task: signals, handlers, links and the stored result.
+
+Shared by eager mode (``Task.apply``) and the worker, so both follow the
+same order as Celery: ``task_prerun`` → body → (links published) → result
+stored → ``task_success``/``task_failure``/``task_retry`` → ``after_return``
+→ ``task_postrun``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import socket
+import sys
+import time
+import traceback as tb_module
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from kombu.exceptions import EncodeError
+
+from . import signals, states
+from ._state import pop_current_task, push_current_task
+from .exceptions import Ignore, Reject, Retry
+
+if TYPE_CHECKING:
+    from .task import Task
+
+logger = logging.getLogger("celery.app.trace")
+
+
+@dataclass
+class ExceptionInfo:
+    """What Celery hands ``on_failure`` as ``einfo``."""
+
+    exception: BaseException
+    type: type[BaseException]
+    tb: Any
+    traceback: str
+
+    @classmethod
+    def capture(cls, exc: BaseException) -> ExceptionInfo:
+        text = "".join(tb_module.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(exc, type(exc), exc.__traceback__, text)
+
+    def __str__(self) -> str:
+        return self.traceback
+
+
+@dataclass
+class TraceOutcome:
+    state: str
+    retval: Any
+    traceback: str | None
+    einfo: ExceptionInfo | None
+    runtime: float
+
+
+def trace_task(
+    task: Task,
+    task_id: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    request: Mapping[str, Any],
+    eager: bool = False,
+) -> TraceOutcome:
+    """Run ``task`` once with ``request`` as its context; store the outcome."""
+    started = time.monotonic()
+    backend = task.backend_for_results
+    ignore_result = bool(request.get("ignore_result")) or bool(task.ignore_result)
+    # Eager runs store nothing unless task_store_eager_result says so.
+    store = not eager or bool(task.store_eager_result)
+    store_errors = store and (not ignore_result or bool(task.store_errors_even_if_ignored))
+    store_success = store and not ignore_result
+
+    push_current_task(task)
+    task.push_request(**request)
+    ctx = task.request
+    state, retval, einfo = states.SUCCESS, None, None
+    signals.task_prerun.send(sender=task, task_id=task_id, task=task, args=args, kwargs=kwargs)
+    try:
+        try:
+            task.before_start(task_id, args, kwargs)
+            if task.track_started and store_success:
+                backend.store_result(
+                    task_id, {"pid": os.getpid(), "hostname": socket.gethostname()}, states.STARTED, request=ctx
+                )
+            retval = task.run(*args, **kwargs)
+        except Ignore as exc:
+            state, retval, einfo = states.IGNORED, exc, None
+        except Reject as exc:
+            state, retval, einfo = states.REJECTED, exc, None
+        except Retry as exc:
+            state, retval, einfo = _on_retry(task, ctx, exc, store_errors)
+        except Exception as exc:
+            state, retval, einfo = _on_failure(task, ctx, exc, store_errors, eager)
+        else:
+            try:
+                _on_success(task, ctx, retval, store_success)
+            except EncodeError as exc:
+                # A return value the result serializer cannot encode: FAILURE.
+                state, retval, einfo = _on_failure(task, ctx, exc, store_errors, eager)
+        if state not in (states.RETRY, states.IGNORED, states.REJECTED):
+            _safe(task.after_return, state, retval, task_id, args, kwargs, einfo)
+    finally:
+        signals.task_postrun.send(
+            sender=task, task_id=task_id, task=task, args=args, kwargs=kwargs, retval=retval, state=state
+        )
+        task.pop_request()
+        pop_current_task()
+    return TraceOutcome(state, retval, einfo.traceback if einfo else None, einfo, time.monotonic() - started)
+
+
+def _safe(handler: Any, *args: Any) -> None:
+    try:
+        handler(*args)
+    except Exception:
+        logger.exception("Task handler %r raised", handler)
+
+
+def _on_success(task: Task, ctx: Any, retval: Any, store: bool) -> None:
+    # Celery publishes callbacks and the next chain step before storing.
+    _apply_callbacks(task, ctx, retval)
+    if store:
+        task.backend_for_results.mark_as_done(ctx.id, retval, request=ctx)
+    _safe(task.on_success, retval, ctx.id, ctx.args, ctx.kwargs)
+    signals.task_success.send(sender=task, result=retval)
+
+
+def _on_retry(task: Task, ctx: Any, exc: Retry, store: bool) -> tuple[str, Any, ExceptionInfo]:
+    einfo = ExceptionInfo.capture(exc)
+    reason = exc.exc if exc.exc is not None else exc
+    if store:
+        task.backend_for_results.mark_as_retry(ctx.id, reason, einfo.traceback, request=ctx)
+    _safe(task.on_retry, reason, ctx.id, ctx.args, ctx.kwargs, einfo)
+    signals.task_retry.send(sender=task, request=ctx, reason=exc, einfo=einfo)
+    logger.info("Task %s[%s] retry: %s", task.name, ctx.id, exc)
+    return states.RETRY, exc, einfo
+
+
+def _on_failure(task: Task, ctx: Any, exc: BaseException, store: bool, eager: bool) -> tuple[str, Any, ExceptionInfo]:
+    einfo = ExceptionInfo.capture(exc)
+    if store:
+        backend = task.backend_for_results
+        backend.mark_as_failure(ctx.id, exc, einfo.traceback, request=ctx)
+        # A failed chain step fails every later step with the same error.
+        for sig in ctx.chain or ():
+            later_id = (sig.get("options") or {}).get("task_id")
+            if later_id:
+                backend.mark_as_failure(later_id, exc, einfo.traceback, request=ctx)
+    _call_errbacks(task, ctx, exc, einfo)
+    _safe(task.on_failure, exc, ctx.id, ctx.args, ctx.kwargs, einfo)
+    signals.task_failure.send(
+        sender=task, task_id=ctx.id, exception=exc, args=ctx.args, kwargs=ctx.kwargs,
+        traceback=einfo.tb, einfo=einfo,
+    )
+    if isinstance(exc, tuple(task.throws or ())):
+        logger.info("Task %s[%s] raised expected: %r", task.name, ctx.id, exc)
+    elif not eager:
+        logger.error("Task %s[%s] raised unexpected: %r", task.name, ctx.id, exc, exc_info=exc)
+    return states.FAILURE, exc, einfo
+
+
+def _signature(app: Any, value: Any) -> Any:
+    from .canvas import signature
+
+    return signature(value, app=app)
+
+
+def _apply_callbacks(task: Task, ctx: Any, retval: Any) -> None:
+    app = task.app
+    parent = {"parent_id": ctx.id, "root_id": ctx.root_id or ctx.id}
+    callbacks = [_signature(app, cb) for cb in ctx.callbacks or ()]
+    for callback in callbacks:
+        _dispatch(ctx, callback, (retval,), parent)
+    chain = list(ctx.chain or ())
+    if chain:
+        next_step = _signature(app, chain.pop())
+        _dispatch(ctx, next_step, (retval,), dict(parent, chain=chain or None))
+
+
+def _dispatch(ctx: Any, sig: Any, args: tuple[Any, ...], options: dict[str, Any]) -> None:
+    if ctx.is_eager:
+        sig.apply(args, **options)
+    else:
+        ctx.children.append(sig.apply_async(args, **options))
+
+
+def _call_errbacks(task: Task, ctx: Any, exc: BaseException, einfo: ExceptionInfo) -> None:
+    app = task.app
+    for errback in ctx.errbacks or ():
+        sig = _signature(app, errback)
+        target = app.tasks.get(sig.task) if hasattr(app.tasks, "get") else None
+        if target is not None and _is_new_style(target):
+            # New-style errback: called in the worker, with the request.
+            try:
+                target(ctx, exc, einfo.traceback)
+            except Exception:
+                logger.exception("Errback %s raised", sig.task)
+        else:
+            _dispatch(ctx, sig, (ctx.id,), {"parent_id": ctx.id, "root_id": ctx.root_id or ctx.id})
+
+
+def _is_new_style(task: Any) -> bool:
+    try:
+        params = list(inspect.signature(task.run).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) > 1
+
+
+def format_exc(exc: BaseException) -> str:
+    return "".join(tb_module.format_exception(type(exc), exc, exc.__traceback__))
+
+
+__all__ = ["trace_task", "TraceOutcome", "ExceptionInfo", "format_exc", "sys"]
