@@ -1,4 +1,7 @@
-"""Real Celery, for the tests that compare against it (skipped when it is not installed).
+"""Real Celery, for the tests that compare against it.
+
+Celery is in the ``test`` extra: a missing Celery is a broken install and
+fails these tests rather than skipping them.
 
 Only these tests import ``celery``; ``celery_compat`` itself never does (see
 test_isolation.py).
@@ -14,7 +17,6 @@ import pytest
 
 
 def _celery(module: str) -> ModuleType:
-    pytest.importorskip("celery")
     return importlib.import_module(module)
 
 

@@ -89,7 +89,6 @@ FORMAT = "%(levelname)s %(task_name)s[%(task_id)s]: %(message)s"
 
 
 def test_task_formatter_outside_a_task_matches_celery() -> None:
-    pytest.importorskip("celery")
     real = importlib.import_module("celery.app.log").TaskFormatter(FORMAT, use_color=False)
     ours = log.TaskFormatter(FORMAT, use_color=False)
     assert ours.format(make_record()) == real.format(make_record()) == "INFO ???[???]: hello you"
