@@ -11,6 +11,7 @@ Extra arguments after ``test`` go to pytest.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -35,6 +36,16 @@ def ensure_venv(extras: str) -> None:
     marker.write_text(stamp)
 
 
+def run(cmd: list[str], env: dict[str, str]) -> int:
+    """Run ``cmd``; Ctrl-C goes to it (same process group), not to us."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test"):
         print(__doc__)
@@ -43,9 +54,9 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     if command == "test":
         ensure_venv("test")
-        return subprocess.call([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT, env=env)
+        return run([str(PYTHON), "-m", "pytest", *rest], env)
     ensure_venv("demo")
-    return subprocess.call([str(PYTHON), "example/demo.py", *rest], cwd=ROOT, env=env)
+    return run([str(PYTHON), "example/demo.py", *rest], env)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ another consumer now holds.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -85,6 +86,18 @@ def bury(using: str, row_id: int, reason: str, token: str | None = None) -> bool
     )
 
 
+def _maintenance_transaction(using: str) -> Any:
+    """A transaction where rows can be locked and skipped; none on SQLite.
+
+    SQLite cannot lock rows, and a deferred transaction that reads then
+    writes there fails at once if another process wrote meanwhile. Each
+    statement below re-checks its condition, so autocommit is safe.
+    """
+    if connections[using].features.has_select_for_update_skip_locked:
+        return transaction.atomic(using=using)
+    return contextlib.nullcontext()
+
+
 def _unlocked_ids(rows: Any, using: str, limit: int = 1000) -> list[int]:
     """Ids of ``rows`` that no other transaction holds, locked until commit.
 
@@ -104,7 +117,7 @@ def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[in
     Returns ``(released, buried)``.
     """
     released = buried = 0
-    with transaction.atomic(using=using):
+    with _maintenance_transaction(using):
         lapsed = Message.objects.using(using).filter(status=LEASED, leased_until__lt=now)
         ids = _unlocked_ids(lapsed, using)
         if not ids:
@@ -129,7 +142,7 @@ def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[in
 
 def drop_expired(using: str, now: dt.datetime) -> int:
     """Delete messages past their queue's TTL and queues past ``x-expires``."""
-    with transaction.atomic(using=using):
+    with _maintenance_transaction(using):
         expired = Message.objects.using(using).filter(expires_at__lt=now, status=READY)
         ids = _unlocked_ids(expired, using)
         dropped = Message.objects.using(using).filter(id__in=ids, status=READY).delete()[0] if ids else 0

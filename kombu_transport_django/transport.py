@@ -24,7 +24,7 @@ from django.core.exceptions import (
     MultipleObjectsReturned,
     ObjectDoesNotExist,
 )
-from django.db import IntegrityError, InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 from kombu.transport import virtual
 from kombu.transport.base import to_rabbitmq_queue_arguments
@@ -147,15 +147,26 @@ class Channel(virtual.Channel):
         from .models import Queue
 
         arguments = kwargs.get("arguments") or {}
-        Queue.objects.using(self.options.database).update_or_create(
-            name=queue,
-            defaults={
-                "last_seen_at": timezone.now(),
-                "expires_ms": _int_or_none(arguments.get("x-expires")),
-                "message_ttl_ms": _int_or_none(arguments.get("x-message-ttl")),
-                "durable": bool(kwargs.get("durable", True)),
-                "auto_delete": bool(kwargs.get("auto_delete", False)),
-            },
+        # One upsert statement, not update_or_create's read-then-write
+        # transaction: on SQLite a deferred transaction that reads then
+        # writes fails at once with "database is locked" when another
+        # process wrote in between, instead of waiting its turn.
+        Queue.objects.using(self.options.database).bulk_create(
+            [
+                Queue(
+                    name=queue,
+                    created_at=timezone.now(),
+                    last_seen_at=timezone.now(),
+                    expires_ms=_int_or_none(arguments.get("x-expires")),
+                    message_ttl_ms=_int_or_none(arguments.get("x-message-ttl")),
+                    durable=bool(kwargs.get("durable", True)),
+                    auto_delete=bool(kwargs.get("auto_delete", False)),
+                )
+            ],
+            update_conflicts=True,
+            # MySQL's ON DUPLICATE KEY UPDATE takes no conflict target.
+            unique_fields=["name"] if self.db.features.supports_update_conflicts_with_target else None,
+            update_fields=["last_seen_at", "expires_ms", "message_ttl_ms", "durable", "auto_delete"],
         )
         self.connection.forget_queue(queue)
 
@@ -167,15 +178,11 @@ class Channel(virtual.Channel):
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
         from .models import Binding
 
-        try:
-            Binding.objects.using(self.options.database).get_or_create(
-                exchange=exchange,
-                routing_key=routing_key or "",
-                queue=queue,
-                defaults={"pattern": pattern or ""},
-            )
-        except IntegrityError:
-            pass  # bound concurrently by another process: same result
+        # Insert-or-ignore in one statement, for the reason given in _new_queue.
+        Binding.objects.using(self.options.database).bulk_create(
+            [Binding(exchange=exchange, routing_key=routing_key or "", pattern=pattern or "", queue=queue)],
+            ignore_conflicts=True,
+        )
 
     def get_table(self, exchange: str) -> list[tuple[str, str, str]]:
         from .models import Binding
