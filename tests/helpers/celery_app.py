@@ -43,3 +43,17 @@ def mark(path, value):
 def sleep_for(seconds):
     time.sleep(seconds)
     return seconds
+
+
+# -- for tests/e2e/test_real_celery_worker.py ------------------------------
+
+#: seconds an unused pidbox (control) queue lives; set short by the e2e
+#: tests so a stopped worker's queue expires quickly
+if os.environ.get("CELERY_CONTROL_QUEUE_EXPIRES"):
+    app.conf.control_queue_expires = float(os.environ["CELERY_CONTROL_QUEUE_EXPIRES"])
+
+
+@app.task
+def ran_at():
+    """The wall-clock time the task ran: proves an ETA was honoured."""
+    return time.time()

@@ -1,0 +1,95 @@
+"""Shared pieces of the end-to-end tests (tests/e2e): publishing, waiting."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Iterable, TypeVar
+
+from django.db import transaction
+
+T = TypeVar("T")
+
+
+def publish_seqs(queue_name: str, seqs: Iterable[int]) -> int:
+    """Publish ``{"seq": n}`` for each n to ``queue_name``, in one transaction.
+
+    Goes through kombu's Producer and the transport's ``_put``, like any
+    publisher; the transaction makes the batch appear to consumers at once.
+    Sent to the default exchange (routing key = queue name): a named
+    exchange would add a binding lookup per message, which only slows the
+    set-up of these tests.
+    """
+    import kombu_transport_django  # noqa: F401  registers django://
+    from kombu import Connection, Exchange, Producer, Queue
+
+    queue = Queue(queue_name, Exchange(queue_name, type="direct"), routing_key=queue_name)
+    count = 0
+    with Connection("django://") as conn:
+        channel = conn.default_channel
+        with transaction.atomic():
+            queue(channel).declare()
+            producer = Producer(channel)
+            for seq in seqs:
+                producer.publish(
+                    {"seq": seq},
+                    exchange="",
+                    routing_key=queue_name,
+                    serializer="json",
+                    retry=False,
+                )
+                count += 1
+    return count
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], T],
+    timeout: float,
+    interval: float = 0.05,
+    procs: Iterable[subprocess.Popen] = (),
+) -> T:
+    """Poll ``check`` until it returns something truthy, at most ``timeout``.
+
+    Fails early, with the child's stderr, if one of ``procs`` exits.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        for proc in procs:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"while waiting for {what}: child {proc.args} exited rc={proc.returncode}\n"
+                    f"{describe(proc)}"
+                )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def describe(proc: subprocess.Popen) -> str:
+    """stdout/stderr of a child that has exited (or is killed for this)."""
+    if proc.poll() is None:
+        proc.kill()
+    out, err = proc.communicate(timeout=30)
+    return f"--- stdout ---\n{out}\n--- stderr ---\n{err}"
+
+
+def read_lines(path: Path) -> list[str]:
+    """Complete lines only: a child may be writing the last one right now."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return text[: text.rfind("\n") + 1].splitlines()
+
+
+def received(path: Path) -> list[tuple[int, bool]]:
+    """``(seq, redelivered)`` for each line a consume.py process wrote."""
+    rows = []
+    for line in read_lines(path):
+        seq, redelivered = line.split()
+        rows.append((int(seq), redelivered == "1"))
+    return rows
