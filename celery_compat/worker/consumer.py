@@ -1,0 +1,357 @@
+"""The consumer: task messages in, requests to the pool, acks and rejects out.
+
+One kombu connection (``app.connection_for_read()``) carries the task
+consumer and the pidbox (remote control) consumer; the loop drains it with
+a timeout so stop requests and held ETAs are noticed, and reconnects with
+backoff when the database goes away (``connection.connection_errors``).
+Messages that cannot run are never silently dropped: invalid ones and
+unregistered tasks are rejected without requeue, which the ``django://``
+transport keeps as dead rows.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from kombu import Consumer as KombuConsumer
+from kombu.common import QoS
+
+from .. import signals, states
+from ..context import Context
+from ..exceptions import NotRegistered, TaskRevokedError
+from ..protocol import InvalidMessage, parse
+from .control import ControlNode
+from .execution import Outcome, close_old_connections
+from .request import Request, custom_headers
+
+if TYPE_CHECKING:
+    from kombu.message import Message
+
+    from .worker import WorkController
+
+logger = logging.getLogger("celery.worker.consumer")
+strategy_logger = logging.getLogger("celery.worker.strategy")
+
+#: seconds between two drains when nothing arrives: how soon a stop request
+#: or a held ETA is noticed
+DRAIN_TIMEOUT = 1.0
+#: same, with ``--until-empty``: how soon an empty queue ends the run
+DRAIN_TIMEOUT_UNTIL_EMPTY = 0.1
+RECONNECT_BACKOFF = (0.5, 10.0)
+
+
+class Consumer:
+    """Receives task messages and remote control commands for one worker."""
+
+    def __init__(self, worker: WorkController) -> None:
+        self.worker = worker
+        self.app = worker.app
+        self.hostname = worker.hostname
+        self.state = worker.state
+        self.pool = worker.pool
+        self.connection: Any = None
+        self.task_consumer: KombuConsumer | None = None
+        self.qos: QoS | None = None
+        self.control = ControlNode(self) if worker.enable_remote_control else None
+        self._eta_heap: list[tuple[float, int, Request]] = []
+        self._eta_seq = itertools.count()
+        self._ready_sent = False
+
+    # -- connection --------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until the worker stops; reconnect when the database drops."""
+        delay = RECONNECT_BACKOFF[0]
+        while not self.worker.stopping:
+            connection_errors: tuple[type[BaseException], ...] = ()
+            try:
+                self.connection = self.app.connection_for_read()
+                connection_errors = tuple(self.connection.connection_errors)
+                self._connect()
+                delay = RECONNECT_BACKOFF[0]
+                self._loop()
+                return
+            except connection_errors as exc:
+                if self.worker.stopping:
+                    return
+                logger.error(
+                    "consumer: Connection to broker lost: %r. Trying to re-establish the "
+                    "connection in %.2f seconds...", exc, delay,
+                )
+                self.close(release=False)
+                close_old_connections()
+                self.worker.sleep(delay)
+                delay = min(delay * 2, RECONNECT_BACKOFF[1])
+
+    def _connect(self) -> None:
+        conn = self.connection
+        conn.connect()
+        channel = conn.default_channel
+        self.task_consumer = KombuConsumer(
+            channel, queues=list(self.worker.queues), on_message=self.on_task_message,
+            accept=self.app.conf.accept_content, no_ack=False,
+        )
+        self.qos = QoS(self.task_consumer.qos, self.worker.prefetch_count)
+        self.qos.update()
+        self.task_consumer.consume()
+        if self.control is not None:
+            self.control.start(conn)
+        if not self._ready_sent:
+            self._ready_sent = True
+            logger.info("%s ready.", self.hostname)
+            signals.worker_ready.send(sender=self)
+            self.worker.ready.set()
+
+    def close(self, release: bool = True) -> None:
+        """Close the connection: the transport gives unacked messages back."""
+        if self.control is not None:
+            self.control.stop()
+        conn, self.connection = self.connection, None
+        self.task_consumer = None
+        if conn is None:
+            return
+        try:
+            if release:
+                conn.release()
+            else:
+                conn.collect()
+        except Exception as exc:
+            logger.warning("consumer: error closing the broker connection: %r", exc)
+
+    def cancel_task_consumer(self) -> None:
+        """Stop receiving tasks (remote control keeps working)."""
+        if self.task_consumer is not None:
+            try:
+                self.task_consumer.cancel()
+            except Exception as exc:
+                logger.warning("consumer: could not cancel the task consumer: %r", exc)
+
+    # -- the loop --------------------------------------------------------------
+
+    def _loop(self) -> None:
+        worker = self.worker
+        base = DRAIN_TIMEOUT_UNTIL_EMPTY if worker.until_empty else DRAIN_TIMEOUT
+        while not worker.stopping:
+            self._apply_due_eta()
+            qos = self.qos
+            if qos is not None and qos.prev != qos.value:
+                qos.update()
+            timeout = base
+            if self._eta_heap:
+                timeout = max(0.0, min(timeout, self._eta_heap[0][0] - time.monotonic()))
+            try:
+                self.connection.drain_events(timeout=timeout)
+            except socket.timeout:
+                if worker.until_empty and self._drained():
+                    return
+            worker.check_deadline()
+
+    def _drained(self) -> bool:
+        """No task held or running here, and nothing waiting in our queues."""
+        if self.state.busy or self._eta_heap:
+            return False
+        channel = self.connection.default_channel
+        for queue in self.worker.queues:
+            if channel.queue_declare(queue=queue.name, passive=True).message_count:
+                return False
+        return not self.state.busy
+
+    # -- receiving ---------------------------------------------------------------
+
+    def on_task_message(self, message: Message) -> None:
+        """kombu callback for every task message delivered to this worker."""
+        if self.worker.stopping:
+            return  # left unacked: the transport gives it back at close
+        try:
+            incoming = parse(message.headers, message.decode())
+            if not incoming.headers.get("id"):
+                raise InvalidMessage("task message has no 'id' header")
+        except Exception as exc:
+            self.on_invalid_message(message, exc)
+            return
+        name = incoming.headers["task"]
+        try:
+            task = self.app.tasks[name]
+        except KeyError as exc:
+            self.on_unknown_task(message, incoming.headers, exc)
+            return
+        try:
+            request = Request(self.app, message, incoming, task, self.hostname)
+        except (ValueError, TypeError) as exc:
+            self.on_invalid_message(message, exc)
+            return
+        strategy_logger.info("Task %s[%s] received", request.name, request.id)
+        if request.is_expired() or request.id in self.state.revoked:
+            self.discard(request, expired=request.is_expired())
+            return
+        signals.task_received.send(sender=self, request=request)
+        delay = request.eta_delay()
+        if delay > 0:
+            self._hold_until_eta(request, delay)
+            return
+        self.state.task_reserved(request)
+        self.pool.apply_async(request)
+
+    def on_invalid_message(self, message: Message, exc: BaseException) -> None:
+        logger.error(
+            "Received invalid task message: %s. The message has been rejected (kept as dead by "
+            "the transport). headers=%r content_type=%r",
+            exc, message.headers, message.content_type,
+        )
+        message.reject(requeue=False)
+        signals.task_rejected.send(sender=self, message=message, exc=exc)
+
+    def on_unknown_task(self, message: Message, headers: dict[str, Any], exc: BaseException) -> None:
+        task_id, name = headers["id"], headers["task"]
+        logger.error(
+            "Received unregistered task of type %r.\nThe message has been rejected and kept as "
+            "dead.\nDid you remember to import the module containing this task?\nOr maybe "
+            "you're using relative imports?\nThe full contents of the message headers:\n%r",
+            name, headers,
+        )
+        message.reject(requeue=False)
+        properties = message.properties or {}
+        request = Context(
+            id=task_id, task=name, name=name, chord=None, errbacks=None,
+            root_id=headers.get("root_id"), parent_id=headers.get("parent_id"),
+            group=headers.get("group"), group_index=headers.get("group_index"),
+            correlation_id=properties.get("correlation_id"), reply_to=properties.get("reply_to"),
+            headers=custom_headers(headers), ignore_result=False,
+        )
+        self.app.backend.mark_as_failure(task_id, NotRegistered(name), request=request)
+        signals.task_unknown.send(sender=self, message=message, exc=exc, name=name, id=task_id)
+
+    def discard(self, request: Request, expired: bool) -> None:
+        """A revoked or expired request: REVOKED, acked, never run."""
+        reason = "expired" if expired else "revoked"
+        strategy_logger.info("Discarding revoked task: %s[%s]", request.name, request.id)
+        self.state.revoked.add(request.id)
+        if request.store_errors:
+            request.task.backend_for_results.mark_as_revoked(request.id, reason, request=request.context())
+        request.acknowledge()
+        self.state.task_ready(request)
+        signals.task_revoked.send(
+            sender=request.task, request=request, terminated=False, signum=None, expired=expired,
+        )
+
+    def announce_terminated(self, request: Request, signum: int) -> None:
+        """``revoke(terminate=True)`` reached a running task: REVOKED ``terminated``."""
+        request.terminated_signum = signum
+        if request.store_errors:
+            request.task.backend_for_results.mark_as_revoked(request.id, "terminated", request=request.context())
+        request.acknowledge()
+        self.state.task_ready(request)
+        signals.task_revoked.send(
+            sender=request.task, request=request, terminated=True, signum=signum, expired=False,
+        )
+
+    # -- ETA held in memory --------------------------------------------------------
+
+    def _hold_until_eta(self, request: Request, delay: float) -> None:
+        # The django:// transport withholds messages until their ETA, so this
+        # only happens with honor_eta=False or a clock ahead of ours. Like
+        # Celery, keep it unacked and let one more message be prefetched.
+        with self.state.lock:
+            self.state.scheduled[id(request)] = request
+        heapq.heappush(self._eta_heap, (time.monotonic() + delay, next(self._eta_seq), request))
+        if self.qos is not None:
+            self.qos.increment_eventually()
+
+    def _apply_due_eta(self) -> None:
+        now = time.monotonic()
+        while self._eta_heap and self._eta_heap[0][0] <= now:
+            _, _, request = heapq.heappop(self._eta_heap)
+            with self.state.lock:
+                self.state.scheduled.pop(id(request), None)
+            if self.qos is not None:
+                self.qos.decrement_eventually()
+            self.state.task_reserved(request)
+            self.pool.apply_async(request)
+
+    # -- pool callbacks (PoolHandler) --------------------------------------------
+
+    def on_start(self, request: Request, pid: int) -> bool:
+        """Just before ``request`` runs: veto it if revoked or expired; ack early."""
+        if self.worker.stopping:
+            with self.state.lock:
+                self.state.reserved.pop(id(request), None)
+            return False  # stays unacked: given back when the connection closes
+        if request.is_expired():
+            self.discard(request, expired=True)
+            return False
+        if request.id in self.state.revoked or self._revoked_in_backend(request):
+            self.discard(request, expired=False)
+            return False
+        request.time_start = time.time()
+        request.worker_pid = pid
+        self.state.task_accepted(request)
+        if not request.acks_late:
+            request.acknowledge()
+        return True
+
+    def _revoked_in_backend(self, request: Request) -> bool:
+        # revoke() stores REVOKED at once (celery_compat.revokes), so a
+        # worker that missed the broadcast, or started after it, still knows.
+        try:
+            meta = request.task.backend_for_results.get_task_meta(request.id, cache=False)
+        except NotImplementedError:
+            return False
+        return bool(meta) and meta.get("status") == states.REVOKED
+
+    def on_done(self, request: Request, outcome: Outcome) -> None:
+        """After ``request`` ran: settle its message as Celery does."""
+        task = request.task
+        if outcome.state == states.REJECTED:
+            request.reject(requeue=outcome.requeue)
+        elif (outcome.state == states.FAILURE and request.acks_late
+              and not task.acks_on_failure_or_timeout):
+            request.reject(requeue=False)
+        else:
+            request.acknowledge()
+        self.state.task_ready(request)
+
+    def on_lost(self, request: Request, exc: BaseException, timed_out: bool) -> None:
+        """The child running ``request`` died: killed, or past its hard time limit."""
+        from ..trace import ExceptionInfo
+
+        if request.terminated_signum is not None:
+            self.state.task_ready(request)  # revoke(terminate=True): already announced
+            return
+        task = request.task
+        if timed_out:
+            logger.error("Hard time limit (%ss) exceeded for %s[%s]", exc.args[0], request.name, request.id)
+        requeue = request.acks_late and (
+            (not timed_out and bool(task.reject_on_worker_lost))
+            or (timed_out and not task.acks_on_failure_or_timeout)
+        )
+        if not requeue or timed_out:
+            try:
+                raise exc
+            except BaseException as raised:
+                einfo = ExceptionInfo.capture(raised)
+            if request.store_errors:
+                task.backend_for_results.mark_as_failure(
+                    request.id, exc, einfo.traceback, request=request.context(),
+                )
+            task.push_request(request.request_dict)
+            try:
+                task.on_failure(exc, request.id, request.args, request.kwargs, einfo)
+                signals.task_failure.send(
+                    sender=task, task_id=request.id, exception=exc, args=request.args,
+                    kwargs=request.kwargs, traceback=einfo.tb, einfo=einfo,
+                )
+            finally:
+                task.pop_request()
+        if requeue:
+            request.reject(requeue=True)
+        else:
+            request.acknowledge()
+        self.state.task_ready(request)
+
+
+__all__ = ["Consumer", "TaskRevokedError"]

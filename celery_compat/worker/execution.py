@@ -1,0 +1,113 @@
+"""Running one task where the pool put it: a thread, the consumer, a child.
+
+:func:`execute` calls :func:`celery_compat.trace.trace_task` (signals,
+handlers, links, stored result) and logs the outcome as Celery's worker
+does; it returns a small picklable :class:`Outcome` that the consumer side
+turns into an ack or a reject. Django connections are closed around every
+task (:func:`task_connections`), as Celery's Django fix-up does, so a task
+never inherits a broken or stale connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .. import signals, states
+from ..exceptions import Reject
+from ..protocol import saferepr
+from ..trace import ExceptionInfo, trace_task
+
+if TYPE_CHECKING:
+    from ..app import Celery
+
+#: Celery's logger for task outcomes (celery.app.trace), so LOGGING configs keep working.
+logger = logging.getLogger("celery.app.trace")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a task run ended, as the pool reports it to the consumer side."""
+
+    state: str
+    runtime: float = 0.0
+    #: for REJECTED: whether ``Reject(requeue=True)`` asked for redelivery
+    requeue: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What a pool needs to run one request; picklable for prefork children."""
+
+    number: int
+    task_name: str
+    task_id: str
+    display_name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    request_dict: dict[str, Any]
+
+
+def close_old_connections() -> None:
+    """Django's ``close_old_connections``, skipping connections inside ``atomic()``.
+
+    A worker run from a test (``testing.drain`` in a ``TestCase``) must not
+    close the connection that holds the test's transaction.
+    """
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.in_atomic_block:
+            continue
+        conn.close_if_unusable_or_obsolete()
+
+
+@contextmanager
+def task_connections() -> Iterator[None]:
+    """Close stale Django connections before and after the enclosed task."""
+    close_old_connections()
+    try:
+        yield
+    finally:
+        close_old_connections()
+
+
+def execute(app: Celery, job: Job) -> Outcome:
+    """Run ``job`` in this thread and log its outcome like Celery's tracer."""
+    task = app.tasks[job.task_name]
+    try:
+        traced = trace_task(task, job.task_id, job.args, job.kwargs, job.request_dict)
+    except Exception as exc:
+        return _internal_error(task, job, exc)
+    state, retval = traced.state, traced.retval
+    if state == states.SUCCESS:
+        logger.info(
+            "Task %s[%s] succeeded in %ss: %s",
+            job.display_name, job.task_id, round(traced.runtime, 6),
+            saferepr(retval, getattr(task, "resultrepr_maxsize", 1024)),
+        )
+    elif state == states.IGNORED:
+        logger.info("Task %s[%s] ignored", job.display_name, job.task_id)
+    elif state == states.REJECTED:
+        logger.warning("Task %s[%s] %r", job.display_name, job.task_id, retval)
+        requeue = bool(isinstance(retval, Reject) and retval.requeue)
+        return Outcome(state, traced.runtime, requeue=requeue)
+    return Outcome(state, traced.runtime)
+
+
+def _internal_error(task: Any, job: Job, exc: Exception) -> Outcome:
+    # The tracer itself failed (typically: the result backend is down while
+    # storing). Celery logs it as an INTERNAL ERROR and fails the task.
+    einfo = ExceptionInfo.capture(exc)
+    logger.critical("Task %s[%s] INTERNAL ERROR: %r", job.display_name, job.task_id, exc, exc_info=exc)
+    signals.task_internal_error.send(
+        sender=task, task_id=job.task_id, args=job.args, kwargs=job.kwargs,
+        request=job.request_dict, exception=exc, traceback=einfo.tb, einfo=einfo,
+    )
+    try:
+        task.backend_for_results.mark_as_failure(job.task_id, exc, einfo.traceback)
+    except Exception:
+        logger.exception("Could not store the failure of %s[%s]", job.display_name, job.task_id)
+    return Outcome(states.FAILURE)

@@ -1,0 +1,225 @@
+"""One received task message: its request dict, its acks, revoke and expiry.
+
+A :class:`Request` lives from the moment the consumer decodes a message
+until the message is acked or rejected. It is what ``task_received`` and
+``task_revoked`` receivers get, and what ``inspect().active()`` describes.
+The request *dict* it builds is what the task sees as ``self.request``
+(Celery's worker passes the same keys to its tracer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..context import Context
+from ..protocol import IncomingTask
+
+if TYPE_CHECKING:
+    from kombu.message import Message
+
+    from ..app import Celery
+    from ..task import Task
+
+logger = logging.getLogger("celery.worker.request")
+
+#: Header keys that are Celery's own, never "custom" headers: the Context's
+#: attributes plus what only the wire carries (Celery's rule, 5.3+).
+_CELERY_KEYS = frozenset(
+    {name for name in vars(Context) if not name.startswith("__")}
+    | {"lang", "task", "argsrepr", "kwargsrepr", "compression", "children"}
+)
+
+
+def custom_headers(headers: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``apply_async(headers=...)`` part of a message's headers, or None."""
+    custom = {key: value for key, value in headers.items() if key not in _CELERY_KEYS}
+    return custom or None
+
+
+def parse_iso(value: Any, tz: dt.tzinfo) -> dt.datetime | None:
+    """An ``eta``/``expires`` header as an aware datetime (naive ⇒ ``tz``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        parsed = dt.datetime.fromisoformat(str(value))
+    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+
+
+class Request:
+    """A task message received by this worker, until it is acked or rejected."""
+
+    def __init__(
+        self,
+        app: Celery,
+        message: Message,
+        incoming: IncomingTask,
+        task: Task | None,
+        hostname: str,
+    ) -> None:
+        headers = incoming.headers
+        self.app = app
+        self.message = message
+        self.task = task
+        self.hostname = hostname
+        self.id: str = headers["id"]
+        #: the registered name; ``name`` is the display name (``shadow`` wins)
+        self.type: str = headers["task"]
+        self.name: str = headers.get("shadow") or self.type
+        self.args = incoming.args
+        self.kwargs = incoming.kwargs
+        self.embed = incoming.embed
+        self.headers = headers
+        self.argsrepr: str = headers.get("argsrepr") or repr(tuple(self.args))
+        self.kwargsrepr: str = headers.get("kwargsrepr") or repr(self.kwargs)
+        #: raises ValueError on a malformed header: the message is invalid
+        self.eta = parse_iso(headers.get("eta"), app.timezone)
+        self.expires = parse_iso(headers.get("expires"), app.timezone)
+        timelimit = headers.get("timelimit") or (None, None)
+        self.time_limits: tuple[float | None, float | None] = (
+            timelimit[0] if len(timelimit) > 0 else None,
+            timelimit[1] if len(timelimit) > 1 else None,
+        )
+        self.time_start: float | None = None
+        self.worker_pid: int | None = None
+        self.acknowledged = False
+        self.received_at = time.monotonic()
+        #: set by ``revoke(terminate=True)`` once announced, so the pool's
+        #: report of the killed child is not taken for a lost worker
+        self.terminated_signum: int | None = None
+        self._ack_lock = threading.Lock()
+        self.request_dict = self._build_request_dict()
+
+    # -- the task's view ---------------------------------------------------
+
+    def _build_request_dict(self) -> dict[str, Any]:
+        headers = self.headers
+        message = self.message
+        properties = dict(message.properties or {})
+        delivery_info = message.delivery_info or {}
+        ignore_result = headers.get("ignore_result")
+        if ignore_result is None and self.task is not None:
+            ignore_result = self.task.ignore_result
+        embed = self.embed
+        request: dict[str, Any] = {}
+        # Custom headers first, so a custom key can never shadow a real field.
+        request.update(custom_headers(headers) or {})
+        request.update(
+            id=self.id,
+            task=self.type,
+            args=self.args,
+            kwargs=self.kwargs,
+            retries=headers.get("retries") or 0,
+            eta=headers.get("eta"),
+            expires=headers.get("expires"),
+            group=headers.get("group"),
+            group_index=headers.get("group_index"),
+            root_id=headers.get("root_id"),
+            parent_id=headers.get("parent_id"),
+            callbacks=embed.get("callbacks"),
+            errbacks=embed.get("errbacks"),
+            chain=embed.get("chain"),
+            chord=embed.get("chord"),
+            delivery_info={
+                "exchange": delivery_info.get("exchange"),
+                "routing_key": delivery_info.get("routing_key"),
+                "priority": properties.get("priority"),
+                "redelivered": bool(delivery_info.get("redelivered", False)),
+            },
+            reply_to=properties.get("reply_to"),
+            correlation_id=properties.get("correlation_id"),
+            hostname=self.hostname,
+            origin=headers.get("origin"),
+            ignore_result=bool(ignore_result),
+            shadow=headers.get("shadow"),
+            timelimit=list(self.time_limits),
+            headers=custom_headers(headers),
+            argsrepr=self.argsrepr,
+            kwargsrepr=self.kwargsrepr,
+            stamped_headers=headers.get("stamped_headers"),
+            stamps=headers.get("stamps"),
+            replaced_task_nesting=headers.get("replaced_task_nesting") or 0,
+            is_eager=False,
+            called_directly=False,
+            properties=properties,
+        )
+        return request
+
+    def context(self) -> Context:
+        """The request as a ``Context``: what backends and receivers read."""
+        return Context(self.request_dict)
+
+    @property
+    def ignore_result(self) -> bool:
+        return bool(self.request_dict.get("ignore_result"))
+
+    @property
+    def store_errors(self) -> bool:
+        """Whether errors (REVOKED, FAILURE) of this request are stored."""
+        if not self.ignore_result:
+            return True
+        return bool(self.task is not None and self.task.store_errors_even_if_ignored)
+
+    @property
+    def acks_late(self) -> bool:
+        return bool(self.task is not None and self.task.acks_late)
+
+    # -- the message -------------------------------------------------------
+
+    def acknowledge(self) -> None:
+        """Ack the message once; later calls (and rejects) do nothing."""
+        # Pool threads and the consumer may race to settle the same message.
+        with self._ack_lock:
+            if self.acknowledged:
+                return
+            self.acknowledged = True
+        self.message.ack()
+
+    def reject(self, requeue: bool = False) -> None:
+        """Reject the message once (requeue: give the row back to its queue)."""
+        with self._ack_lock:
+            if self.acknowledged:
+                return
+            self.acknowledged = True
+        self.message.reject(requeue=requeue)
+
+    # -- expiry ------------------------------------------------------------
+
+    def is_expired(self, now: dt.datetime | None = None) -> bool:
+        if self.expires is None:
+            return False
+        return (now or dt.datetime.now(dt.timezone.utc)) > self.expires
+
+    def eta_delay(self) -> float:
+        """Seconds until the ETA (0 when due or absent)."""
+        if self.eta is None:
+            return 0.0
+        return max(0.0, (self.eta - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+    # -- introspection -----------------------------------------------------
+
+    def info(self, safe: bool = False) -> dict[str, Any]:
+        """What ``inspect().active()``/``reserved()`` report, as Celery does."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "args": self.argsrepr if safe else self.args,
+            "kwargs": self.kwargsrepr if safe else self.kwargs,
+            "type": self.type,
+            "hostname": self.hostname,
+            "time_start": self.time_start,
+            "acknowledged": self.acknowledged,
+            "delivery_info": self.request_dict["delivery_info"],
+            "worker_pid": self.worker_pid,
+        }
+
+    def humaninfo(self) -> str:
+        return f"{self.name}[{self.id}]"
+
+    def __repr__(self) -> str:
+        return f"<Request: {self.humaninfo()} {self.argsrepr} {self.kwargsrepr}>"

@@ -1,0 +1,1 @@
+"""Worker tests: in-process drains and runworker subprocesses (tests/worker/proj)."""

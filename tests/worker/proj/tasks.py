@@ -1,0 +1,116 @@
+"""The task zoo of the worker tests: shared tasks, found by autodiscovery.
+
+Tasks that must prove they ran (or how often) append to a file given as an
+argument: the tests read it, whatever process ran the task.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from celery_compat import shared_task
+from celery_compat.exceptions import Ignore, Reject, SoftTimeLimitExceeded
+
+
+class MyErr(Exception):
+    """The error ``fail`` raises; rebuilt from its args on the client side."""
+
+
+def _append(path: str, line: str) -> None:
+    with open(path, "a") as fh:
+        fh.write(f"{line}\n")
+
+
+@shared_task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@shared_task
+def echo(*args: Any, **kwargs: Any) -> list[Any]:
+    return [list(args), kwargs]
+
+
+@shared_task
+def fail() -> None:
+    raise MyErr("boom", 42)
+
+
+@shared_task
+def mark(path: str, value: Any) -> Any:
+    """Append ``value`` to ``path``: proves the task ran, and in which order."""
+    _append(path, str(value))
+    return value
+
+
+@shared_task
+def sleep_then_mark(seconds: float, path: str, value: Any) -> Any:
+    _append(path, f"start {value} {os.getpid()}")
+    time.sleep(seconds)
+    _append(path, f"end {value}")
+    return value
+
+
+@shared_task
+def sleep_for(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@shared_task(bind=True, max_retries=3)
+def retry_twice(self: Any, path: str) -> int:
+    """Fails twice with a short countdown, then succeeds with its retry count."""
+    _append(path, str(self.request.retries))
+    if self.request.retries < 2:
+        raise self.retry(exc=MyErr("flaky"), countdown=0.2)
+    return self.request.retries
+
+
+@shared_task(bind=True)
+def request_fields(self: Any) -> dict[str, Any]:
+    """What the task sees of its request (the JSON-able part)."""
+    request = self.request
+    names = ("id", "task", "args", "kwargs", "retries", "eta", "expires", "group", "group_index",
+             "root_id", "parent_id", "delivery_info", "reply_to", "correlation_id", "hostname",
+             "origin", "ignore_result", "shadow", "timelimit", "headers", "argsrepr", "kwargsrepr",
+             "is_eager", "called_directly", "callbacks", "errbacks", "chain", "chord")
+    fields = {name: getattr(request, name, None) for name in names}
+    fields["custom"] = getattr(request, "custom", None)
+    fields["properties_keys"] = sorted((request.properties or {}).keys())
+    return fields
+
+
+@shared_task
+def pid() -> int:
+    return os.getpid()
+
+
+@shared_task(bind=True)
+def soft_limited(self: Any, seconds: float) -> str:
+    """Sleeps ``seconds``; returns ``'soft'`` if its soft time limit interrupted it."""
+    try:
+        time.sleep(seconds)
+    except SoftTimeLimitExceeded:
+        return "soft"
+    return "slept"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def late_and_requeued(path: str, seconds: float) -> str:
+    """acks_late + reject_on_worker_lost: killed mid-run, it runs again."""
+    _append(path, f"start {os.getpid()}")
+    time.sleep(seconds)
+    _append(path, "end")
+    return "done"
+
+
+@shared_task
+def ignored() -> None:
+    raise Ignore()
+
+
+@shared_task(acks_late=True)
+def rejected(requeue: bool) -> None:
+    raise Reject("no thanks", requeue=requeue)

@@ -1,0 +1,241 @@
+"""The worker in this process (``testing.drain``): messages in, results and acks out.
+
+Every test claims and acks rows, which commits: no wrapping transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import pytest
+from kombu import Connection, Producer
+
+from celery_compat import signals, states
+from celery_compat.exceptions import NotRegistered, TaskRevokedError
+from celery_compat.testing import drain
+from kombu_transport_django.models import Message
+from tests.worker.proj.tasks import MyErr, add, echo, fail, ignored, mark, rejected, request_fields, retry_twice
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_drain_runs_the_task_stores_the_result_and_acks(app):
+    result = add.delay(2, 3)
+
+    assert drain(app) == 1
+
+    assert result.get(timeout=1) == 5
+    assert result.state == states.SUCCESS
+    assert not Message.objects.exists()
+
+
+def test_tasks_run_in_publish_order_and_drain_counts_them(app, tmp_path):
+    path = tmp_path / "order"
+    for value in range(5):
+        mark.delay(str(path), value)
+
+    assert drain(app) == 5
+
+    assert lines(path) == ["0", "1", "2", "3", "4"]
+
+
+def test_failure_is_stored_with_the_original_exception(app):
+    result = fail.delay()
+
+    drain(app)
+
+    assert result.state == states.FAILURE
+    with pytest.raises(MyErr) as raised:
+        result.get(timeout=1)
+    assert raised.value.args == ("boom", 42)
+    assert "MyErr" in result.traceback
+
+
+def test_wrong_arguments_fail_the_task_with_type_error(app):
+    # typing=False: the client does not check, the worker's call fails.
+    result = add.apply_async((1,), {"z": 2}) if not add.typing else app.send_task(add.name, (1,), {"z": 2})
+
+    drain(app)
+
+    assert result.state == states.FAILURE
+    with pytest.raises(TypeError):
+        result.get(timeout=1)
+
+
+def test_request_has_celerys_fields_and_custom_headers(app):
+    result = request_fields.apply_async(headers={"custom": "h"}, shadow="shown-name")
+
+    drain(app)
+
+    fields = result.get(timeout=1)
+    assert fields["id"] == result.id
+    assert fields["task"] == request_fields.name
+    assert fields["args"] == [] and fields["kwargs"] == {}
+    assert fields["retries"] == 0
+    assert fields["root_id"] == result.id and fields["parent_id"] is None
+    assert fields["delivery_info"] == {
+        "exchange": "", "routing_key": "celery", "priority": fields["delivery_info"]["priority"],
+        "redelivered": False,
+    }
+    assert fields["correlation_id"] == result.id
+    assert fields["hostname"].startswith("gen")
+    assert fields["headers"] == {"custom": "h"}
+    assert fields["custom"] == "h"
+    assert fields["shadow"] == "shown-name"
+    assert fields["timelimit"] == [None, None]
+    assert fields["is_eager"] is False and fields["called_directly"] is False
+    assert fields["ignore_result"] is False
+    assert fields["argsrepr"] == "()" and fields["kwargsrepr"] == "{}"
+    assert "correlation_id" in fields["properties_keys"]
+
+
+def test_eta_and_expires_reach_the_request_as_iso_strings(app):
+    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    result = request_fields.apply_async(countdown=0.1, expires=expires)
+
+    drain(app)
+
+    fields = result.get(timeout=1)
+    assert isinstance(fields["eta"], str) and dt.datetime.fromisoformat(fields["eta"]).tzinfo
+    assert dt.datetime.fromisoformat(fields["expires"]) == expires
+
+
+def test_retry_publishes_again_and_drain_waits_for_the_countdown(app, tmp_path):
+    path = tmp_path / "retries"
+    result = retry_twice.delay(str(path))
+
+    assert drain(app) == 3
+
+    assert lines(path) == ["0", "1", "2"]
+    assert result.get(timeout=1) == 2
+
+
+def test_unregistered_task_is_rejected_and_stored_as_not_registered(app, events):
+    recorded = events(signals.task_unknown)
+    result = app.send_task("nope.nope", (1,))
+
+    assert drain(app) == 0
+
+    assert result.state == states.FAILURE
+    with pytest.raises(NotRegistered) as raised:
+        result.get(timeout=1)
+    assert "nope.nope" in repr(raised.value)
+    [(name, kwargs)] = recorded
+    assert kwargs["name"] == "nope.nope" and kwargs["id"] == result.id
+    dead = Message.objects.get()
+    assert dead.status == Message.Status.DEAD  # kept, not dropped
+
+
+def test_invalid_message_is_rejected_kept_as_dead_and_signalled(app, events):
+    recorded = events(signals.task_rejected)
+    with Connection("django://") as conn:
+        Producer(conn.default_channel).publish(
+            "not a task body", exchange="", routing_key="celery", serializer="json",
+            headers={"task": add.name, "id": str(uuid.uuid4()), "lang": "py"},
+        )
+
+    assert drain(app) == 0
+
+    [(name, kwargs)] = recorded
+    assert "body" in str(kwargs["exc"])
+    assert Message.objects.get().status == Message.Status.DEAD
+
+
+def test_revoked_task_is_discarded_and_stored_revoked(app, events, tmp_path):
+    recorded = events(signals.task_revoked)
+    path = tmp_path / "ran"
+    result = mark.delay(str(path), "ran")
+    app.control.revoke(result.id)
+
+    assert drain(app) == 0
+
+    assert not path.exists()
+    assert result.state == states.REVOKED
+    with pytest.raises(TaskRevokedError, match="revoked"):
+        result.get(timeout=1)
+    [(name, kwargs)] = recorded
+    assert kwargs["request"].id == result.id
+    assert (kwargs["terminated"], kwargs["expired"]) == (False, False)
+    assert not Message.objects.exists()
+
+
+def test_expired_task_is_revoked_as_expired(app, events, tmp_path):
+    recorded = events(signals.task_revoked)
+    path = tmp_path / "ran"
+    result = mark.apply_async((str(path), "ran"), expires=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+
+    drain(app)
+
+    assert not path.exists()
+    assert result.state == states.REVOKED
+    with pytest.raises(TaskRevokedError, match="expired"):
+        result.get(timeout=1)
+    assert recorded[0][1]["expired"] is True
+
+
+def test_ignore_leaves_the_state_pending_and_acks(app):
+    result = ignored.delay()
+
+    drain(app)
+
+    assert result.state == states.PENDING
+    assert not Message.objects.exists()
+
+
+def test_reject_without_requeue_keeps_the_message_as_dead(app):
+    rejected.delay(False)
+
+    drain(app)
+
+    assert Message.objects.get().status == Message.Status.DEAD
+
+
+def test_links_run_after_success(app):
+    result = add.apply_async((2, 3), link=echo.s("linked"))
+
+    assert drain(app) == 2
+
+    # (A set: trace.py records the callback twice in children, reported.)
+    [child_id] = {child.id for child in result.children}
+    assert app.AsyncResult(child_id).get(timeout=1) == [[5, "linked"], {}]
+
+
+def test_worker_signals_come_in_celerys_order(app, events):
+    recorded = events(
+        signals.worker_init, signals.worker_ready, signals.task_received, signals.task_prerun,
+        signals.task_success, signals.task_postrun, signals.worker_shutdown,
+    )
+    add.delay(1, 1)
+
+    drain(app)
+
+    assert [name for name, _ in recorded] == [
+        "worker_init", "worker_ready", "task_received", "task_prerun", "task_success",
+        "task_postrun", "worker_shutdown",
+    ]
+    received = recorded[2][1]
+    assert received["request"].name == add.name
+
+
+def test_drain_only_consumes_the_queues_it_is_given(app, tmp_path):
+    path = tmp_path / "ran"
+    mark.apply_async((str(path), "other"), queue="other")
+    mark.apply_async((str(path), "default"))
+
+    assert drain(app, queues=["celery"]) == 1
+    assert lines(path) == ["default"]
+    assert drain(app, queues=["other"]) == 1
+    assert lines(path) == ["default", "other"]
+
+
+def test_drain_times_out_on_a_task_far_in_the_future(app):
+    add.apply_async((1, 1), countdown=60)
+
+    with pytest.raises(TimeoutError, match="still had messages"):
+        drain(app, timeout=0.5)
