@@ -188,6 +188,9 @@ class WorkController:
         finally:
             signals.worker_shutdown.send(sender=self)
             handlers.restore()
+            # This thread's Django connections (the consumer's, the solo
+            # tasks'): a worker run in a thread must not leave them open.
+            _close_connections()
         return self.exitcode
 
     def _stop_warm(self) -> None:
@@ -214,6 +217,14 @@ class WorkController:
 
     def __repr__(self) -> str:
         return f"<Worker: {self.hostname} ({self.pool_name})>"
+
+
+def _close_connections() -> None:
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
 
 
 class _Handler:

@@ -1,0 +1,112 @@
+"""The worker in this process: ``runworker`` via call_command, the threads pool, start_worker."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from celery_compat import states
+from celery_compat.testing import start_worker
+from celery_compat.worker import WorkController, nodename
+from kombu_transport_django.models import Message
+from tests.worker.proj.tasks import add, sleep_then_mark
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def worker_logs(caplog):
+    """INFO logs of the worker; removes the handlers runworker installs."""
+    caplog.set_level(logging.INFO)
+    yield caplog
+    for logger in (logging.getLogger(), logging.getLogger("celery.task")):
+        for handler in list(logger.handlers):
+            if getattr(handler, "_runworker", False):
+                logger.removeHandler(handler)
+    logging.getLogger("celery.task").propagate = True
+
+
+def test_runworker_until_empty_runs_tasks_and_logs_like_celery(app, worker_logs):
+    result = add.delay(20, 22)
+
+    call_command("runworker", "--until-empty", "-P", "solo", "-l", "INFO")
+
+    assert result.get(timeout=1) == 42
+    messages = [record.getMessage() for record in worker_logs.records]
+    assert f"Task {add.name}[{result.id}] received" in messages
+    succeeded = [m for m in messages if m.startswith(f"Task {add.name}[{result.id}] succeeded in ")]
+    assert len(succeeded) == 1 and succeeded[0].endswith("s: 42")
+
+
+def test_runworker_refuses_beat_for_now(app):
+    with pytest.raises(CommandError, match="beat is not built yet"):
+        call_command("runworker", "-B", "--until-empty")
+
+
+def test_runworker_app_option_names_a_module_attribute(app, worker_logs):
+    result = add.delay(1, 2)
+
+    call_command("runworker", "-A", "tests.worker.proj.celery:app", "--until-empty", "-P", "solo")
+
+    assert result.get(timeout=1) == 3
+
+
+def test_threads_pool_runs_tasks_concurrently(app, tmp_path):
+    path = tmp_path / "marks"
+    results = [sleep_then_mark.delay(0.5, str(path), n) for n in range(4)]
+    worker = WorkController(app, pool="threads", concurrency=4, until_empty=True,
+                            install_signal_handlers=False, enable_remote_control=False)
+
+    started = time.monotonic()
+    assert worker.start() == 0
+    elapsed = time.monotonic() - started
+
+    assert [r.get(timeout=1) for r in results] == [0, 1, 2, 3]
+    assert elapsed < 1.8, f"4 tasks of 0.5s on 4 threads took {elapsed:.2f}s"
+    assert sum(worker.state.total.values()) == 4
+    assert not Message.objects.exists()
+
+
+def test_start_worker_answers_ping_and_runs_tasks(app):
+    with start_worker(app, pool="threads", concurrency=2) as worker:
+        assert add.delay(2, 2).get(timeout=10) == 4
+        replies = app.control.inspect(timeout=1.0, destination=[worker.hostname]).ping()
+        assert replies == {worker.hostname: {"ok": "pong"}}
+        stats = app.control.inspect(timeout=1.0, destination=[worker.hostname]).stats()
+        assert stats[worker.hostname]["pool"]["max-concurrency"] == 2
+        assert stats[worker.hostname]["total"] == {"celery.ping": 1, add.name: 1}
+        registered = app.control.inspect(timeout=1.0, destination=[worker.hostname]).registered()
+        assert add.name in registered[worker.hostname]
+        queues = app.control.inspect(timeout=1.0, destination=[worker.hostname]).active_queues()
+        assert [q["name"] for q in queues[worker.hostname]] == ["celery"]
+    assert not worker.ready.is_set() or worker.stopping
+
+
+def test_start_worker_revoke_reaches_the_worker_and_shows_in_inspect(app, tmp_path):
+    path = tmp_path / "ran"
+    with start_worker(app, pool="threads", concurrency=1) as worker:
+        inspect = app.control.inspect(timeout=1.0, destination=[worker.hostname])
+        blocker = sleep_then_mark.delay(0.8, str(path), "blocker")
+        queued = sleep_then_mark.delay(0, str(path), "queued")
+        app.control.revoke(queued.id)
+        active = inspect.active()[worker.hostname]
+        assert [task["id"] for task in active] in ([blocker.id], [])
+        assert queued.id in inspect.revoked()[worker.hostname]
+        assert blocker.get(timeout=10) == "blocker"
+        deadline = time.monotonic() + 5
+        while queued.state != states.REVOKED and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert queued.state == states.REVOKED
+    assert "queued" not in Path(path).read_text()
+
+
+def test_nodename_expands_like_celery():
+    assert nodename(None, "george.example.com") == "celery@george.example.com"
+    assert nodename("w1@%h", "george.example.com") == "w1@george.example.com"
+    assert nodename("w1@%n.%d", "george.example.com") == "w1@george.example.com"
+    assert nodename("w1", "george.example.com") == "celery@w1"
