@@ -1,0 +1,166 @@
+"""``result_backend = 'django-db'``: results in this project's Django models.
+
+Rows look exactly like django-celery-results' (protocol §6.2), so data and
+habits carry over:
+
+- ``result`` is the serialized value (``application/json``/``utf-8`` by
+  default; a binary serializer such as pickle is stored as base64 text with
+  ``content_encoding='binary'``);
+- ``meta`` is ``{"children": [...]}`` plus any ``request.meta`` dict;
+- with ``result_extended``: ``task_name``, ``task_args``/``task_kwargs``
+  (the JSON-encoded argsrepr/kwargsrepr *strings*), ``worker``,
+  ``periodic_task_name``, and also ``retries`` and ``queue``;
+- ``date_done`` changes on every write; ``date_started`` is set by STARTED;
+- a later write always wins, whatever the earlier state was.
+
+Differences from django-celery-results: a row is decoded by its own
+``content_type`` (checked against ``result_accept_content``) rather than by
+the reader's serializer; the meta dict also has ``name`` (= ``task_name``);
+``cleanup()`` also expires abandoned chord counters; on PostgreSQL
+``wait_for`` wakes on ``NOTIFY`` instead of at the next poll.
+
+Waiting inside a transaction sees new results only where each statement
+sees the latest commits: PostgreSQL's and SQLite's defaults, MySQL/MariaDB
+with READ COMMITTED (under REPEATABLE READ, wait outside ``atomic()``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, router
+
+from .rows import RowFormat
+from .waiting import PgResultWaiter, PollingWaiter, Waiter
+
+__all__ = ["DatabaseBackend"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: What a write or read may be retried after: the connection dropped, the
+#: server restarted, SQLite's "database is locked".
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+
+class DatabaseBackend(RowFormat):
+    """Task and group results stored with the ORM (:mod:`celery_compat.models`)."""
+
+    #: Retries of an operation that failed with a transient error.
+    max_retries = 2
+    #: Seconds before the first retry; doubled for each further one.
+    retry_delay = 0.1
+    #: Rows deleted per batch by :meth:`cleanup`.
+    cleanup_batch_size = 10_000
+
+    def __init__(self, app: Any, url: str | None = "django-db", **kwargs: Any) -> None:
+        super().__init__(app, url=url, **kwargs)
+
+    # Models are imported on use: building the app must not need the app registry.
+    @property
+    def TaskModel(self) -> Any:
+        from ..models import TaskResult
+
+        return TaskResult
+
+    @property
+    def GroupModel(self) -> Any:
+        from ..models import GroupResult
+
+        return GroupResult
+
+    @property
+    def ChordCounterModel(self) -> Any:
+        from ..models import ChordCounter
+
+        return ChordCounter
+
+    # -- retries ------------------------------------------------------------------
+
+    def _retrying(self, alias: str, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``operation``, again after a transient database error (not inside ``atomic()``).
+
+        Inside the caller's transaction a retry cannot help: the error has
+        broken the transaction, so it is raised at once.
+        """
+        attempt = 0
+        while True:
+            try:
+                return operation(*args, **kwargs)
+            except TRANSIENT_ERRORS as exc:
+                connection = connections[alias]
+                if attempt >= self.max_retries or connection.in_atomic_block:
+                    raise
+                attempt += 1
+                logger.warning("Result backend error=%r; retry %s of %s", exc, attempt, self.max_retries)
+                try:
+                    if connection.connection is not None and not connection.is_usable():
+                        connection.close()
+                except DatabaseError:
+                    connection.close()
+                time.sleep(self.retry_delay * 2 ** (attempt - 1))
+
+    # -- storing --------------------------------------------------------------------
+
+    def _store_result(self, task_id: str, result: Any, state: str, traceback: str | None = None,
+                      request: Any = None, using: str | None = None, **kwargs: Any) -> Any:
+        values = self.row_values(task_id, result, state, traceback, request)
+        alias = using or router.db_for_write(self.TaskModel)
+        self._retrying(alias, self.TaskModel._default_manager.store_result, using=alias, **values)
+        return values["result"]
+
+    # -- reading --------------------------------------------------------------------
+
+    def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
+        alias = router.db_for_read(self.TaskModel)
+        obj = self._retrying(alias, self.TaskModel._default_manager.db_manager(alias).get_task, task_id)
+        return self.meta_from_row(obj)
+
+    def _forget(self, task_id: str) -> None:
+        self.TaskModel._default_manager.filter(task_id=task_id).delete()
+
+    def _waiter(self) -> Waiter:
+        alias = router.db_for_read(self.TaskModel)
+        if connections[alias].vendor == "postgresql":
+            return PgResultWaiter(alias)
+        return PollingWaiter()
+
+    # -- groups ---------------------------------------------------------------------
+
+    def _save_group(self, group_id: str, result: Any) -> Any:
+        content_type, content_encoding, content = self.encode_content(result.as_tuple())
+        self.GroupModel._default_manager.store_group_result(content_type, content_encoding, group_id, content)
+        return result
+
+    def _restore_group(self, group_id: str) -> dict[str, Any] | None:
+        from ..result import result_from_tuple
+
+        obj = self.GroupModel._default_manager.get_group(group_id)
+        if obj is None:
+            return None
+        decoded = self.decode_content(obj, obj.result)
+        return {
+            "group_id": obj.group_id,
+            "result": result_from_tuple(decoded, app=self.app) if decoded else None,
+            "date_done": obj.date_done,
+        }
+
+    def _delete_group(self, group_id: str) -> None:
+        self.GroupModel._default_manager.filter(group_id=group_id).delete()
+
+    # -- maintenance ----------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Delete results and saved groups older than ``result_expires``, and abandoned chord counters."""
+        expires = self.expires
+        if expires is None:
+            return
+        batch = self.cleanup_batch_size
+        tasks = self.TaskModel._default_manager.delete_expired(expires, batch_size=batch)
+        groups = self.GroupModel._default_manager.delete_expired(expires, batch_size=batch)
+        chords = self.ChordCounterModel._default_manager.expired(expires).delete_in_batches(batch)
+        logger.info("Result cleanup tasks=%s groups=%s chord_counters=%s", tasks, groups, chords)

@@ -1,0 +1,129 @@
+"""How ``wait_for`` sleeps between two reads of a result that is not ready.
+
+:class:`PollingWaiter` sleeps, starting short and doubling up to the
+``interval``: short tasks are seen quickly, long waits still read the
+database only once per ``interval``.
+
+:class:`PgResultWaiter` is woken early on PostgreSQL. Migration 0002 adds a
+trigger that sends ``NOTIFY celery_compat_result, '<task_id>'`` whenever a
+result row is written in a ready state (SUCCESS, FAILURE, REVOKED). The
+waiter listens on a connection of its own: a LISTEN must not share Django's
+connection, which the caller may be using in a transaction (notifications
+are only delivered between transactions) and which Celery's Django fixup
+closes around tasks. The connection lives for one ``wait_for`` and is
+closed when it returns. Reads still happen at least once per ``interval``,
+so a lost notification (or a lost connection) only costs latency.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+from typing import Any, Protocol
+
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+#: The NOTIFY channel; migration 0002 spells it too.
+CHANNEL = "celery_compat_result"
+
+
+class Waiter(Protocol):
+    """Sleeps between two reads of a result that is not ready."""
+
+    def wait(self, task_id: str, seconds: float) -> float:
+        """Wait up to ``seconds`` (less if woken); return the seconds waited."""
+
+    def close(self) -> None:
+        """Release what the waiter holds (a LISTEN connection, …)."""
+
+
+class PollingWaiter:
+    """Sleep ``first`` seconds, doubling each time, never longer than asked.
+
+    Short tasks are seen quickly while long waits still read the database
+    only once per ``interval``.
+    """
+
+    def __init__(self, first: float = 0.05) -> None:
+        self._next = first
+
+    def wait(self, task_id: str, seconds: float) -> float:
+        nap = min(self._next, seconds)
+        if nap > 0:
+            time.sleep(nap)
+        self._next *= 2
+        return max(nap, 0.0)
+
+    def close(self) -> None:
+        pass
+
+
+class PgResultWaiter:
+    """Waits for a ``NOTIFY celery_compat_result, '<task_id>'`` or the end of the interval."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self._conn: Any = None
+        self._broken = False
+
+    def _connect(self) -> Any:
+        wrapper = connections[self.alias]
+        params = wrapper.get_connection_params()
+        params.pop("pool", None)  # a pooled connection would go back to the pool still listening
+        conn = wrapper.get_new_connection(params)
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(f'LISTEN "{CHANNEL}"')
+        return conn
+
+    def wait(self, task_id: str, seconds: float) -> float:
+        """Wait until ``task_id`` is notified or ``seconds`` pass; return the seconds waited.
+
+        The first call only connects and returns 0: a result committed
+        between the caller's last read and the LISTEN sent no notification
+        we could receive, so the caller must read once more before sleeping.
+        """
+        started = time.monotonic()
+        if self._broken:
+            time.sleep(seconds)
+            return seconds
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+                return 0.0
+            deadline = started + seconds
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                readable, _, _ = select.select([self._conn.fileno()], [], [], remaining)
+                if not readable or task_id in self._read_notifications():
+                    break
+        except Exception as exc:  # no LISTEN (server restart, permissions…): plain polling from now on
+            logger.warning("LISTEN %s failed on database alias=%s (%s); polling instead", CHANNEL, self.alias, exc)
+            self.close()
+            self._broken = True
+            remaining = max(0.0, seconds - (time.monotonic() - started))
+            time.sleep(remaining)
+        return time.monotonic() - started
+
+    def _read_notifications(self) -> list[str]:
+        conn = self._conn
+        if callable(getattr(conn, "notifies", None)):  # psycopg 3
+            return [n.payload for n in conn.notifies(timeout=0)]
+        conn.poll()  # psycopg2
+        payloads = [n.payload for n in conn.notifies]
+        conn.notifies.clear()
+        return payloads
+
+    def close(self) -> None:
+        """Close the LISTEN connection (the server forgets the LISTEN with it)."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # already broken: nothing left to release
+                pass
+            self._conn = None

@@ -1,0 +1,348 @@
+"""Task and group results, and chord counters, stored as django-celery-results stores them.
+
+The three models have django-celery-results 2.6's field names, types and
+lengths, so its rows can be copied over with ``INSERT … SELECT`` and
+dashboards' ORM queries port by changing the import. Only the tables differ
+(``celery_compat_taskresult``…), so both apps can be installed side by side
+while a project migrates. Three additions, all nullable or defaulted:
+``TaskResult.retries`` and ``TaskResult.queue`` (as in later
+django-celery-results releases) and ``ChordCounter.date_created``, so that
+the counters of abandoned chords expire with the results.
+
+The managers hold every statement the result backend runs: one upsert per
+stored result, one SELECT per read, and batched DELETEs for expiry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections, models, router
+from django.db.models.constants import OnConflict
+from django.db.models.functions import Now
+from django.db.models.sql.subqueries import InsertQuery
+from django.utils import timezone
+
+from . import states
+
+if TYPE_CHECKING:
+    from .result import GroupResult as GroupResultHandle
+
+__all__ = ["TaskResult", "GroupResult", "ChordCounter"]
+
+#: django-celery-results' default for ``DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH``.
+ID_MAX_LENGTH = 255
+#: Rows deleted per statement at most when expiring results.
+DELETE_BATCH_SIZE = 100_000
+
+
+def _expiry_cutoff(expires: dt.timedelta | float | int) -> dt.datetime:
+    if not isinstance(expires, dt.timedelta):
+        expires = dt.timedelta(seconds=expires)
+    return timezone.now() - expires
+
+
+def _upsert(model: type[models.Model], obj: models.Model, unique: str, update: list[str], using: str) -> None:
+    """INSERT ``obj``, or overwrite the ``update`` fields of the row with the same ``unique`` value.
+
+    One statement (``ON CONFLICT … DO UPDATE`` / ``ON DUPLICATE KEY UPDATE``),
+    so two writers racing on a new id cannot both insert, and a later write
+    always wins. Not ``bulk_create(update_conflicts=True)``: it wraps even one
+    row in a transaction of its own, two extra round trips in autocommit mode;
+    one statement is already atomic, and inside the caller's ``atomic()`` it
+    joins that transaction. Field ``pre_save`` runs as for ``save()``, so
+    ``auto_now`` and ``auto_now_add`` work.
+    """
+    opts = model._meta
+    connection = connections[using]
+    fields = [f for f in opts.concrete_fields if not f.primary_key]
+    # MySQL/MariaDB's ON DUPLICATE KEY UPDATE names no conflict target.
+    unique_fields = [opts.get_field(unique)] if connection.features.supports_update_conflicts_with_target else []
+    query = InsertQuery(
+        model,
+        on_conflict=OnConflict.UPDATE,
+        update_fields=[opts.get_field(name) for name in update],
+        unique_fields=unique_fields,
+    )
+    query.insert_values(fields, [obj])
+    query.get_compiler(using=using).execute_sql(returning_fields=None)
+
+
+class TaskResultQuerySet(models.QuerySet):
+    """Queries on stored task results."""
+
+    def expired(self, expires: dt.timedelta | float) -> TaskResultQuerySet:
+        """Results last written more than ``expires`` (a timedelta or seconds) ago."""
+        return self.filter(date_done__lt=_expiry_cutoff(expires))
+
+    def delete_in_batches(self, batch_size: int = DELETE_BATCH_SIZE) -> int:
+        """Delete the rows of this queryset, ``batch_size`` at a time; return the count.
+
+        Each batch is one SELECT of ids and short DELETEs, so expiring
+        millions of rows never holds long locks (or one huge transaction).
+        """
+        db = router.db_for_write(self.model)
+        # SQLite caps the number of parameters per statement.
+        connection = connections[db]
+        deleted = 0
+        while True:
+            ids = list(self.using(db).order_by().values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return deleted
+            chunk = max(1, connection.ops.bulk_batch_size(["pk"], ids))
+            for start in range(0, len(ids), chunk):
+                count, _ = self.model._default_manager.using(db).filter(pk__in=ids[start:start + chunk]).delete()
+                deleted += count
+            if len(ids) < batch_size:
+                return deleted
+
+
+class TaskResultManager(models.Manager.from_queryset(TaskResultQuerySet)):  # type: ignore[misc]
+    """``TaskResult.objects``: django-celery-results' ``TaskResultManager`` verbs."""
+
+    def get_task(self, task_id: str) -> TaskResult:
+        """The result of ``task_id``; an unsaved PENDING instance when none is stored."""
+        try:
+            return self.get(task_id=task_id)
+        except self.model.DoesNotExist:
+            return self.model(task_id=task_id)
+
+    def store_result(
+        self,
+        content_type: str,
+        content_encoding: str,
+        task_id: str,
+        result: str | None,
+        status: str,
+        traceback: str | None = None,
+        meta: str | None = None,
+        periodic_task_name: str | None = None,
+        task_name: str | None = None,
+        task_args: str | None = None,
+        task_kwargs: str | None = None,
+        worker: str | None = None,
+        using: str | None = None,
+        date_started: dt.datetime | None = None,
+        retries: int | None = None,
+        queue: str | None = None,
+        **kwargs: Any,
+    ) -> TaskResult:
+        """Store the (already serialized) result of ``task_id``, overwriting any earlier one.
+
+        Every field is overwritten, as django-celery-results does, except
+        ``date_created`` and, unless given, ``date_started``. ``date_done``
+        is set to now on every write. Returns the instance written (its
+        ``id`` and ``date_created`` are not read back).
+        """
+        obj = self.model(
+            task_id=task_id, status=status, result=result, traceback=traceback, meta=meta,
+            content_type=content_type, content_encoding=content_encoding,
+            periodic_task_name=periodic_task_name, task_name=task_name, task_args=task_args,
+            task_kwargs=task_kwargs, worker=worker, date_started=date_started, retries=retries, queue=queue,
+        )
+        update = [
+            "status", "result", "traceback", "meta", "content_type", "content_encoding", "periodic_task_name",
+            "task_name", "task_args", "task_kwargs", "worker", "retries", "queue", "date_done",
+        ]
+        if date_started is not None:
+            update.append("date_started")
+        _upsert(self.model, obj, "task_id", update, using or router.db_for_write(self.model))
+        return obj
+
+    def get_all_expired(self, expires: dt.timedelta | float) -> TaskResultQuerySet:
+        """Results whose ``date_done`` is older than ``expires``."""
+        return self.get_queryset().expired(expires)
+
+    def delete_expired(self, expires: dt.timedelta | float, batch_size: int = DELETE_BATCH_SIZE) -> int:
+        """Delete results whose ``date_done`` is older than ``expires``, in batches; return the count."""
+        return self.get_all_expired(expires).delete_in_batches(batch_size)
+
+
+class TaskResult(models.Model):
+    """The stored state and result of one task (django-celery-results' ``TaskResult``)."""
+
+    task_id = models.CharField("Task ID", max_length=ID_MAX_LENGTH, unique=True,
+                               help_text="Celery ID for the Task that was run")
+    periodic_task_name = models.CharField("Periodic Task Name", null=True, max_length=255,
+                                          help_text="Name of the Periodic Task which was run")
+    task_name = models.CharField("Task Name", null=True, max_length=ID_MAX_LENGTH,
+                                 help_text="Name of the Task which was run")
+    task_args = models.TextField("Task Positional Arguments", null=True,
+                                 help_text="JSON representation of the positional arguments used with the task")
+    task_kwargs = models.TextField("Task Named Arguments", null=True,
+                                   help_text="JSON representation of the named arguments used with the task")
+    # No choices: update_state() stores custom states such as PROGRESS.
+    status = models.CharField("Task State", max_length=50, default=states.PENDING,
+                              help_text="Current state of the task being run")
+    worker = models.CharField("Worker", max_length=100, default=None, null=True,
+                              help_text="Worker that executes the task")
+    content_type = models.CharField("Result Content Type", max_length=128,
+                                    help_text="Content type of the result data")
+    content_encoding = models.CharField("Result Encoding", max_length=64,
+                                        help_text="The encoding used to save the task result data")
+    result = models.TextField("Result Data", null=True, default=None, editable=False,
+                              help_text="The data returned by the task. "
+                                        "Use content_encoding and content_type fields to read.")
+    date_created = models.DateTimeField("Created DateTime", auto_now_add=True,
+                                        help_text="Datetime field when the task result was created in UTC")
+    date_started = models.DateTimeField("Started DateTime", null=True, default=None,
+                                        help_text="Datetime field when the task was started in UTC")
+    # auto_now: updated on every write, so PENDING/STARTED/RETRY rows have one too.
+    date_done = models.DateTimeField("Completed DateTime", auto_now=True,
+                                     help_text="Datetime field when the task was completed in UTC")
+    traceback = models.TextField("Traceback", blank=True, null=True,
+                                 help_text="Text of the traceback if the task generated one")
+    meta = models.TextField("Task Meta Information", null=True, default=None, editable=False,
+                            help_text="JSON meta information about the task, such as information on child tasks")
+    retries = models.IntegerField("Retries", null=True, default=None,
+                                  help_text="Number of times the task has been retried")
+    queue = models.CharField("Queue", max_length=255, null=True, default=None,
+                             help_text="Queue the task was sent to")
+
+    objects = TaskResultManager()
+
+    class Meta:
+        ordering = ["-date_done"]
+        verbose_name = "task result"
+        verbose_name_plural = "task results"
+        indexes = [
+            models.Index(fields=["task_name"], name="celery_compat_tr_task_name"),
+            models.Index(fields=["status"], name="celery_compat_tr_status"),
+            models.Index(fields=["worker"], name="celery_compat_tr_worker"),
+            models.Index(fields=["date_created"], name="celery_compat_tr_created"),
+            models.Index(fields=["date_done"], name="celery_compat_tr_done"),
+            models.Index(fields=["periodic_task_name"], name="celery_compat_tr_periodic"),
+        ]
+
+    def __str__(self) -> str:
+        return f"<Task: {self.task_id} ({self.status})>"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as django-celery-results' ``as_dict()`` returns it (serialized values)."""
+        return {
+            "task_id": self.task_id,
+            "task_name": self.task_name,
+            "task_args": self.task_args,
+            "task_kwargs": self.task_kwargs,
+            "status": self.status,
+            "result": self.result,
+            "date_done": self.date_done,
+            "traceback": self.traceback,
+            "meta": self.meta,
+            "worker": self.worker,
+        }
+
+
+class GroupResultQuerySet(models.QuerySet):
+    """Queries on stored group results."""
+
+    expired = TaskResultQuerySet.expired
+    delete_in_batches = TaskResultQuerySet.delete_in_batches
+
+
+class GroupResultManager(models.Manager.from_queryset(GroupResultQuerySet)):  # type: ignore[misc]
+    """``GroupResult.objects``: django-celery-results' ``GroupResultManager`` verbs."""
+
+    def get_group(self, group_id: str) -> GroupResult | None:
+        """The saved group ``group_id``, or None."""
+        return self.filter(group_id=group_id).first()
+
+    def store_group_result(
+        self, content_type: str, content_encoding: str, group_id: str, result: str, using: str | None = None
+    ) -> GroupResult:
+        """Save a group's serialized ``as_tuple()``, overwriting an earlier save."""
+        obj = self.model(group_id=group_id, content_type=content_type, content_encoding=content_encoding,
+                         result=result)
+        update = ["content_type", "content_encoding", "result", "date_done"]
+        _upsert(self.model, obj, "group_id", update, using or router.db_for_write(self.model))
+        return obj
+
+    def get_all_expired(self, expires: dt.timedelta | float) -> GroupResultQuerySet:
+        """Groups whose ``date_done`` is older than ``expires``."""
+        return self.get_queryset().expired(expires)
+
+    def delete_expired(self, expires: dt.timedelta | float, batch_size: int = DELETE_BATCH_SIZE) -> int:
+        """Delete groups whose ``date_done`` is older than ``expires``, in batches; return the count."""
+        return self.get_all_expired(expires).delete_in_batches(batch_size)
+
+
+class GroupResult(models.Model):
+    """A saved group: its id and the serialized ``GroupResult.as_tuple()``."""
+
+    group_id = models.CharField("Group ID", max_length=ID_MAX_LENGTH, unique=True,
+                                help_text="Celery ID for the Group that was run")
+    date_created = models.DateTimeField("Created DateTime", auto_now_add=True,
+                                        help_text="Datetime field when the group result was created in UTC")
+    date_done = models.DateTimeField("Completed DateTime", auto_now=True,
+                                     help_text="Datetime field when the group was completed in UTC")
+    content_type = models.CharField("Result Content Type", max_length=128,
+                                    help_text="Content type of the result data")
+    content_encoding = models.CharField("Result Encoding", max_length=64,
+                                        help_text="The encoding used to save the task result data")
+    result = models.TextField("Result Data", null=True, default=None, editable=False,
+                              help_text="The data returned by the task. "
+                                        "Use content_encoding and content_type fields to read.")
+
+    objects = GroupResultManager()
+
+    class Meta:
+        ordering = ["-date_done"]
+        verbose_name = "group result"
+        verbose_name_plural = "group results"
+        indexes = [
+            models.Index(fields=["date_created"], name="celery_compat_gr_created"),
+            models.Index(fields=["date_done"], name="celery_compat_gr_done"),
+        ]
+
+    def __str__(self) -> str:
+        return f"<Group: {self.group_id}>"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as django-celery-results' ``as_dict()`` returns it."""
+        return {"group_id": self.group_id, "result": self.result, "date_done": self.date_done}
+
+
+class ChordCounterQuerySet(models.QuerySet):
+    """Queries on chord counters."""
+
+    def expired(self, expires: dt.timedelta | float) -> ChordCounterQuerySet:
+        """Counters created more than ``expires`` ago: their chord was abandoned."""
+        return self.filter(date_created__lt=_expiry_cutoff(expires))
+
+    delete_in_batches = TaskResultQuerySet.delete_in_batches
+
+
+class ChordCounter(models.Model):
+    """How many header tasks of a chord have yet to finish before its body runs."""
+
+    group_id = models.CharField("Group ID", max_length=ID_MAX_LENGTH, unique=True,
+                                help_text="Celery ID for the Chord header group")
+    sub_tasks = models.TextField(help_text="JSON serialized list of task result tuples. "
+                                           "use .group_result() to decode")
+    count = models.PositiveIntegerField(help_text="Starts at len(chord header) and decrements after each task "
+                                                  "is finished")
+    # Not in django-celery-results; db_default fills it for rows copied from there.
+    date_created = models.DateTimeField("Created DateTime", default=timezone.now, db_default=Now(),
+                                        help_text="When the chord was started; abandoned counters expire with "
+                                                  "result_expires")
+
+    objects = models.Manager.from_queryset(ChordCounterQuerySet)()
+
+    class Meta:
+        verbose_name = "chord counter"
+        verbose_name_plural = "chord counters"
+
+    def __str__(self) -> str:
+        return f"<ChordCounter: {self.group_id} ({self.count} left)>"
+
+    def group_result(self, app: Any = None) -> GroupResultHandle:
+        """The chord header as a :class:`celery_compat.result.GroupResult`."""
+        from .result import GroupResult as GroupResultHandle
+        from .result import result_from_tuple
+
+        return GroupResultHandle(
+            self.group_id, [result_from_tuple(r, app=app) for r in json.loads(self.sub_tasks)], app=app
+        )
+

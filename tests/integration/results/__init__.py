@@ -1,0 +1,1 @@
+"""Integration tests of results on a real database (DATABASE_URL)."""

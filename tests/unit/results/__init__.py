@@ -1,0 +1,1 @@
+"""Unit tests of results: result handles and backends on the in-memory backend (no database)."""
