@@ -141,7 +141,7 @@ def terminate(state: ControlNode, signal: Any, task_id: Any, **kwargs: Any) -> A
 @handler()
 def shutdown(state: ControlNode, msg: str = "Got shutdown from remote", **kwargs: Any) -> Any:
     logger.warning(msg)
-    state.worker.request_stop(exitcode=0, sig="remote", how="Warm")
+    state.worker.request_stop(0)
     return ok("shutting down")
 
 

@@ -1,32 +1,32 @@
 """The prefork pool: forked children run tasks; the parent keeps the messages.
 
-Each child is an ``os.fork()`` of the worker talking over one pipe: the
-parent sends a :class:`~.execution.Job` only to an idle child, so "sent" is
-"started", and the child answers with an :class:`~.execution.Outcome`. A
-supervisor thread in the parent reads the answers, enforces time limits
-(soft: ``SIGUSR1``, which raises ``SoftTimeLimitExceeded`` in the task;
-hard: ``SIGKILL``), notices children that died, reports their tasks as lost
-and forks replacements. Acks stay in the parent, which owns the connection.
+Children are forked by a fork server (:mod:`.forkserver`), a clean
+single-threaded copy of the worker made when the pool starts, and each talks
+to the worker over one pipe: the worker sends a :class:`~.execution.Job`
+only to an idle child, so "sent" is "started", and the child answers with an
+:class:`~.execution.Outcome`. A supervisor thread in the worker reads the
+answers, enforces time limits (soft: ``SIGUSR1``, which raises
+``SoftTimeLimitExceeded`` in the task; hard: ``SIGKILL``), hears from the
+fork server which children exited and how, reports their tasks as lost, and
+asks for replacements. Acks stay in the worker, which owns the connection.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import logging
-import multiprocessing
 import os
-import resource
 import signal
 import threading
 import time
-import traceback
-import warnings
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from .. import signals
-from ..exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
-from .execution import Job, execute, task_connections
+from ..exceptions import TimeLimitExceeded, WorkerLostError
+from .child import SOFT_TIMEOUT_SIGNAL, child_main, forget_parent_connections
+from .execution import Job
+from .forkserver import ForkServer
 from .pools import BasePool
 
 if TYPE_CHECKING:
@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("celery.worker.pool")
 
-SOFT_TIMEOUT_SIGNAL = signal.SIGUSR1
 #: the longest the supervisor sleeps with nothing to do
 SUPERVISOR_TICK = 1.0
+#: how long a warm stop waits for children to report their exit
+EXIT_TIMEOUT = 10.0
 
 
 def human_status(exitcode: int) -> str:
@@ -53,7 +54,7 @@ def human_status(exitcode: int) -> str:
 
 class _Child:
     __slots__ = ("pid", "conn", "index", "request", "job", "started", "hard", "soft",
-                 "soft_sent", "timed_out", "retiring", "reserved")
+                 "soft_sent", "timed_out", "retiring", "reserved", "eof")
 
     def __init__(self, pid: int, conn: Connection, index: int) -> None:
         self.pid = pid
@@ -69,10 +70,12 @@ class _Child:
         self.retiring = False
         #: picked for a request whose on_start has not returned yet
         self.reserved = False
+        #: its pipe closed: it exited, the fork server will say how
+        self.eof = False
 
     @property
     def idle(self) -> bool:
-        return self.request is None and not self.retiring and not self.reserved
+        return self.request is None and not (self.retiring or self.reserved or self.eof)
 
 
 class PreforkPool(BasePool):
@@ -92,10 +95,16 @@ class PreforkPool(BasePool):
         # RLock: handler callbacks may re-enter apply_async via the consumer.
         self._lock = threading.RLock()
         self._closing = False
+        #: the fork server is gone: no child can be replaced (the worker stops)
+        self.broken = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._supervisor: threading.Thread | None = None
+        self.server = ForkServer(
+            functools.partial(child_main, app, self.max_tasks_per_child, self.max_memory_per_child),
+            on_fork=self._in_fork_server,
+        )
 
     @property
     def processes(self) -> list[int]:
@@ -105,38 +114,32 @@ class PreforkPool(BasePool):
     # -- children ----------------------------------------------------------
 
     def start(self) -> None:
+        self.server.start()
         for index in range(self.concurrency):
-            self._spawn(index)
+            self.server.request_spawn(index)
+        while len(self._children) < self.concurrency:
+            self._on_server_message()
         self._supervisor = threading.Thread(target=self._supervise, name="PoolSupervisor", daemon=True)
         self._supervisor.start()
 
-    def _spawn(self, index: int) -> None:
-        parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
-        inherited = [child.conn for child in self._children.values()]
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about forking a threaded process: the child
-            # only runs this module's loop, never the parent's threads.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                parent_conn.close()
-                for conn in inherited:
-                    conn.close()
-                os.close(self._wake_r)
-                os.close(self._wake_w)
-                code = _child_main(self.app, child_conn, index, self.max_tasks_per_child,
-                                   self.max_memory_per_child)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                # Never return into the parent's stack, never run its atexit
-                # hooks or finalizers (they would close the parent's sockets).
-                os._exit(code)
-        child_conn.close()
-        self._children[pid] = _Child(pid, parent_conn, index)
-        logger.debug("pool: started child pid=%s index=%s", pid, index)
+    def _in_fork_server(self) -> None:
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        forget_parent_connections()
+
+    def _on_server_message(self) -> None:
+        message, conn = self.server.receive()
+        if message[0] == "spawned":
+            _, index, pid = message
+            assert conn is not None
+            with self._lock:
+                self._children[pid] = _Child(pid, conn, index)
+            logger.debug("pool: started child pid=%s index=%s", pid, index)
+        elif message[0] == "exited":
+            _, pid, exitcode = message
+            child = self._children.get(pid)
+            if child is not None:
+                self._on_child_exit(child, exitcode)
 
     # -- dispatch ------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class PreforkPool(BasePool):
                 child.reserved = False
                 if not started:
                     continue
-                if child.pid not in self._children:
+                if child.eof or child.pid not in self._children:
                     # It died while on_start ran: give the request to another.
                     self._pending.appendleft(request)
                     continue
@@ -191,7 +194,7 @@ class PreforkPool(BasePool):
     def _wake(self) -> None:
         try:
             os.write(self._wake_w, b"x")
-        except (BlockingIOError, OSError):
+        except OSError:
             pass  # already awake, or closed
 
     # -- supervisor thread ---------------------------------------------------
@@ -204,29 +207,43 @@ class PreforkPool(BasePool):
                 with self._lock:
                     if self._closing and not self._children:
                         return
-                    by_conn = {child.conn: child for child in self._children.values()}
+                    by_conn = {c.conn: c for c in self._children.values() if not c.eof}
                     timeout = self._next_deadline()
-                ready = wait([*by_conn, self._wake_r], timeout)
+                ready = wait([*by_conn, self._wake_r, self.server.fileno()], timeout)
                 for obj in ready:
-                    if obj == self._wake_r:
-                        try:
-                            os.read(self._wake_r, 4096)
-                        except BlockingIOError:
-                            pass
-                        continue
-                    child = by_conn[obj]  # type: ignore[index]
+                    if obj in by_conn:
+                        self._read_child(by_conn[obj])  # type: ignore[index]
+                if self.server.fileno() in ready:
+                    self._on_server_message()
+                if self._wake_r in ready:
                     try:
-                        message = child.conn.recv()
-                    except (EOFError, OSError):
-                        self._on_child_exit(child)
-                        continue
-                    self._on_message(child, message)
+                        os.read(self._wake_r, 4096)
+                    except BlockingIOError:
+                        pass
                 self._enforce_time_limits()
                 self._dispatch()
+        except EOFError:
+            logger.critical("pool: the fork server exited; children can no longer be replaced")
+            self.broken = True
         except Exception:
             logger.critical("pool: supervisor thread crashed", exc_info=True)
+            self.broken = True
         finally:
             connections.close_all()
+
+    def _read_child(self, child: _Child) -> None:
+        try:
+            message = child.conn.recv()
+        except (EOFError, OSError):
+            child.eof = True  # exited; the fork server reports how
+            return
+        kind, number, outcome, retire = message
+        with self._lock:
+            request = child.request
+            child.request = child.job = None
+            child.retiring = bool(retire)
+        if request is not None and kind == "done":
+            _retry_once_on_db_error(self.handler.on_done, request, outcome)
 
     def _next_deadline(self) -> float:
         now = time.monotonic()
@@ -239,21 +256,9 @@ class PreforkPool(BasePool):
                     timeout = min(timeout, max(0.0, child.started + limit - now))
         return timeout
 
-    def _on_message(self, child: _Child, message: Any) -> None:
-        kind, number, outcome, retire = message
-        with self._lock:
-            request = child.request
-            child.request = child.job = None
-            child.retiring = bool(retire)
-        if request is not None and kind == "done":
-            _retry_once_on_db_error(self.handler.on_done, request, outcome)
-
-    def _on_child_exit(self, child: _Child) -> None:
-        try:
-            _, status = os.waitpid(child.pid, 0)
-            exitcode = os.waitstatus_to_exitcode(status)
-        except ChildProcessError:
-            exitcode = 0
+    def _on_child_exit(self, child: _Child, exitcode: int) -> None:
+        while not child.eof and child.conn.poll(0):
+            self._read_child(child)  # an answer sent just before exiting
         with self._lock:
             self._children.pop(child.pid, None)
             request, job, timed_out = child.request, child.job, child.timed_out
@@ -267,12 +272,12 @@ class PreforkPool(BasePool):
                 exc = WorkerLostError(
                     f"Worker exited prematurely: {human_status(exitcode)} Job: {job.number}."
                 )
-                logger.error("Process 'ForkPoolWorker-%s' pid:%s exited with '%s'",
-                             child.index + 1, child.pid, human_status(exitcode))
+                if request.terminated_signum is None:
+                    logger.error("Process 'ForkPoolWorker-%s' pid:%s exited with '%s'",
+                                 child.index + 1, child.pid, human_status(exitcode))
             _retry_once_on_db_error(self.handler.on_lost, request, exc, timed_out)
         if not closing:
-            with self._lock:
-                self._spawn(child.index)
+            self.server.request_spawn(child.index)
 
     def _enforce_time_limits(self) -> None:
         now = time.monotonic()
@@ -306,10 +311,9 @@ class PreforkPool(BasePool):
         with self._lock:
             self._closing = True
             self._pending.clear()  # unacked: given back when the connection closes
-        while True:
+        while not self.broken:
             with self._lock:
-                busy = [c for c in self._children.values() if c.request is not None or c.reserved]
-                if not busy:
+                if not any(c.request is not None or c.reserved for c in self._children.values()):
                     for child in self._children.values():
                         try:
                             child.conn.send(None)
@@ -332,8 +336,9 @@ class PreforkPool(BasePool):
     def _join(self) -> None:
         self._wake()
         if self._supervisor is not None:
-            self._supervisor.join()
+            self._supervisor.join(EXIT_TIMEOUT)
             self._supervisor = None
+        self.server.stop()
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
@@ -359,82 +364,3 @@ def _retry_once_on_db_error(callback: Any, *args: Any) -> None:
         logger.warning("pool: database error settling a task; reconnecting once", exc_info=True)
         connections.close_all()
         callback(*args)
-
-
-# -- in the child -------------------------------------------------------------
-
-#: Django connections inherited from the parent: kept referenced, never
-#: closed or finalized here, because closing them would end the parent's
-#: database sessions that share these sockets.
-_INHERITED: list[Any] = []
-_running_job: Job | None = None
-
-
-def _forget_parent_connections() -> None:
-    from django.db import connections
-
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None:
-            _INHERITED.append(conn.connection)
-            conn.connection = None
-        conn.in_atomic_block = False
-        conn.savepoint_ids = []
-        conn.atomic_blocks = []
-        conn.needs_rollback = False
-        conn.closed_in_transaction = False
-        conn.run_on_commit = []
-
-
-def _on_soft_timeout(signum: int, frame: Any) -> None:
-    if _running_job is not None:
-        raise SoftTimeLimitExceeded()
-
-
-def _child_main(app: Celery, conn: Connection, index: int, max_tasks: int | None,
-                max_memory_kib: int | None) -> int:
-    global _running_job
-    from django.db import connections
-
-    multiprocessing.current_process().name = f"ForkPoolWorker-{index + 1}"
-    _forget_parent_connections()
-    parent = os.getppid()
-    # Ctrl+C reaches the whole process group: the parent decides what to do.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-    signal.signal(SOFT_TIMEOUT_SIGNAL, _on_soft_timeout)
-    from ..result import set_join_will_block
-
-    # A child only runs tasks: result.get() there would wait on itself.
-    set_join_will_block(True)
-    app.on_after_fork.send(sender=app)
-    signals.worker_process_init.send(sender=None)
-    done = 0
-    try:
-        while True:
-            if not conn.poll(SUPERVISOR_TICK):
-                if os.getppid() != parent:
-                    return 1  # the worker died: nobody would take our results
-                continue
-            try:
-                job = conn.recv()
-            except EOFError:
-                return 0
-            if job is None:
-                return 0
-            with task_connections():
-                _running_job = job
-                try:
-                    outcome = execute(app, job)
-                finally:
-                    _running_job = None
-            done += 1
-            retire = bool(max_tasks and done >= max_tasks) or bool(
-                max_memory_kib and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory_kib
-            )
-            conn.send(("done", job.number, outcome, retire))
-            if retire:
-                return 0
-    finally:
-        signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
-        connections.close_all()

@@ -132,8 +132,14 @@ class WorkController:
             self.exitcode = exitcode
 
     def check_deadline(self) -> None:
-        if self._deadline is not None and time.monotonic() > self._deadline and not self.stopping:
+        """Stop (code 1) past the ``deadline``, or if the pool can no longer run tasks."""
+        if self.stopping:
+            return
+        if self._deadline is not None and time.monotonic() > self._deadline:
             self.timed_out = True
+            self.request_stop(EX_FAILURE)
+        elif getattr(self.pool, "broken", False):
+            logger.critical("The %s pool is broken: stopping the worker", self.pool_name)
             self.request_stop(EX_FAILURE)
 
     def sleep(self, seconds: float) -> None:

@@ -88,11 +88,16 @@ def pid() -> int:
 
 
 @shared_task(bind=True)
-def soft_limited(self: Any, seconds: float) -> str:
-    """Sleeps ``seconds``; returns ``'soft'`` if its soft time limit interrupted it."""
+def soft_limited(self: Any, seconds: float, keep_going: bool = False) -> str:
+    """Sleeps ``seconds``; returns ``'soft'`` if its soft time limit interrupted it.
+
+    With ``keep_going`` it sleeps again after the soft limit, into the hard one.
+    """
     try:
         time.sleep(seconds)
     except SoftTimeLimitExceeded:
+        if keep_going:
+            time.sleep(seconds)
         return "soft"
     return "slept"
 

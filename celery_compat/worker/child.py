@@ -1,0 +1,106 @@
+"""Inside a prefork child: the loop that runs jobs sent by the worker.
+
+The child is forked by the pool's fork server (:mod:`.forkserver`). It
+drops the database connections it inherited (closing them would end the
+worker's sessions sharing those sockets), fires ``worker_process_init``,
+then runs one job at a time until told to stop, until ``max_tasks`` jobs or
+``max_memory_kib`` of resident memory, or until its parent disappears.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import signal
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from .. import signals
+from ..exceptions import SoftTimeLimitExceeded
+from .execution import Job, execute, task_connections
+
+if TYPE_CHECKING:
+    from ..app import Celery
+
+SOFT_TIMEOUT_SIGNAL = signal.SIGUSR1
+#: how often an idle child checks that its parent is still there
+PARENT_CHECK_SECONDS = 1.0
+
+#: Django connections inherited from the parent: kept referenced, never
+#: closed or finalized here, because closing them would end the parent's
+#: database sessions that share these sockets.
+_INHERITED: list[Any] = []
+_running_job: Job | None = None
+
+
+def forget_parent_connections() -> None:
+    """Make Django open new connections here, without closing the inherited ones."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _INHERITED.append(conn.connection)
+            conn.connection = None
+        conn.in_atomic_block = False
+        conn.savepoint_ids = []
+        conn.atomic_blocks = []
+        conn.needs_rollback = False
+        conn.closed_in_transaction = False
+        conn.run_on_commit = []
+
+
+def _on_soft_timeout(signum: int, frame: Any) -> None:
+    if _running_job is not None:
+        raise SoftTimeLimitExceeded()
+
+
+def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
+               conn: Connection, index: int) -> int:
+    """Run the jobs the worker sends on ``conn``; returns the exit code."""
+    global _running_job
+    from django.db import connections
+
+    multiprocessing.current_process().name = f"ForkPoolWorker-{index + 1}"
+    forget_parent_connections()
+    parent = os.getppid()
+    # Ctrl+C reaches the whole process group: the parent decides what to do.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    signal.signal(SOFT_TIMEOUT_SIGNAL, _on_soft_timeout)
+    from ..result import set_join_will_block
+
+    # A child only runs tasks: result.get() there would wait on itself.
+    set_join_will_block(True)
+    app.on_after_fork.send(sender=app)
+    signals.worker_process_init.send(sender=None)
+    done = 0
+    try:
+        while True:
+            if not conn.poll(PARENT_CHECK_SECONDS):
+                if os.getppid() != parent:
+                    return 1  # the fork server (so the worker) died: nobody takes results
+                continue
+            try:
+                job = conn.recv()
+            except EOFError:
+                return 0
+            if job is None:
+                return 0
+            with task_connections():
+                _running_job = job
+                try:
+                    outcome = execute(app, job)
+                finally:
+                    _running_job = None
+            done += 1
+            retire = bool(max_tasks and done >= max_tasks) or bool(
+                max_memory_kib and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory_kib
+            )
+            conn.send(("done", job.number, outcome, retire))
+            if retire:
+                return 0
+    finally:
+        signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
+        connections.close_all()

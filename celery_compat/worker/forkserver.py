@@ -1,0 +1,173 @@
+"""A fork server: the single-threaded process that forks prefork children.
+
+Forking the worker itself once it runs threads (heartbeat, pool supervisor,
+pool acks) is unsafe: in the child, Python finalizes the objects other
+threads held in thread-locals (their SQLite connections get closed while a
+mutex may be held: the child hangs), and any lock another thread held at
+that instant (a stream being written) stays locked forever. So the pool
+forks this server once, at start, before the worker opens connections or
+starts threads; every child, first or replacement, is forked from it.
+
+Protocol, on a ``SOCK_SEQPACKET`` socket pair (one message per send):
+
+- worker → server: ``("spawn", index)``, ``("stop",)``
+- server → worker: ``("spawned", index, pid)`` carrying the worker's end of
+  the child's pipe as an ``SCM_RIGHTS`` file descriptor, and
+  ``("exited", pid, exitcode)`` when the server reaps a child
+  (``exitcode`` negative for a signal, as in ``os.waitstatus_to_exitcode``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import socket
+import traceback
+import warnings
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+#: ``child_main(connection, index) -> exit code``, run in each forked child
+ChildMain = Callable[[Connection, int], int]
+MAX_MESSAGE = 4096
+
+
+class ForkServer:
+    """The worker's handle on its fork server."""
+
+    def __init__(self, child_main: ChildMain, on_fork: Callable[[], None] | None = None) -> None:
+        self.child_main = child_main
+        #: run in the server right after it is forked (drop inherited state)
+        self.on_fork = on_fork
+        self.pid: int | None = None
+        self.sock: socket.socket | None = None
+
+    def start(self) -> None:
+        worker_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when forking a threaded process (start_worker
+            # runs the worker in a thread); the server runs no thread's code.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                worker_end.close()
+                if self.on_fork is not None:
+                    self.on_fork()
+                code = _serve(server_end, self.child_main)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        server_end.close()
+        self.pid, self.sock = pid, worker_end
+
+    def fileno(self) -> int:
+        assert self.sock is not None
+        return self.sock.fileno()
+
+    def request_spawn(self, index: int) -> None:
+        self._send(("spawn", index))
+
+    def receive(self) -> tuple[Any, Connection | None]:
+        """One message from the server, and the child connection it carries (spawned)."""
+        assert self.sock is not None
+        data, fds, _, _ = socket.recv_fds(self.sock, MAX_MESSAGE, 1)
+        if not data:
+            raise EOFError("the pool's fork server exited")
+        message = pickle.loads(data)
+        conn = Connection(fds[0]) if fds else None
+        return message, conn
+
+    def stop(self) -> None:
+        """Ask the server to exit (its children are not touched) and reap it."""
+        try:
+            self._send(("stop",))
+        except OSError:
+            pass
+        if self.pid is not None:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        assert self.sock is not None
+        self.sock.send(pickle.dumps(message))
+
+
+def _serve(sock: socket.socket, child_main: ChildMain) -> int:
+    # Ctrl+C reaches the whole process group: the worker decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    # A child's exit wakes select() at once (through the wakeup fd), so the
+    # worker hears about a killed child without polling delay.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    worker = os.getppid()
+    while True:
+        _reap(sock)
+        if os.getppid() != worker:
+            return 0  # the worker died without telling us
+        ready, _, _ = select.select([sock, wake_r], [], [], 1.0)
+        if wake_r in ready:
+            try:
+                os.read(wake_r, 4096)
+            except BlockingIOError:
+                pass
+        if sock not in ready:
+            continue
+        data = sock.recv(MAX_MESSAGE)
+        if not data:
+            return 0  # the worker closed its end
+        message = pickle.loads(data)
+        if message[0] == "stop":
+            return 0
+        if message[0] == "spawn":
+            _spawn(sock, child_main, message[1], (wake_r, wake_w))
+
+
+def _spawn(sock: socket.socket, child_main: ChildMain, index: int, wake: tuple[int, int]) -> None:
+    worker_end, child_end = Pipe(duplex=True)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in wake:
+                os.close(fd)
+            sock.close()
+            worker_end.close()
+            code = child_main(child_end, index)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            # Never return into the server's loop, never run atexit hooks.
+            os._exit(code)
+    child_end.close()
+    socket.send_fds(sock, [pickle.dumps(("spawned", index, pid))], [worker_end.fileno()])
+    worker_end.close()
+
+
+def _reap(sock: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        sock.send(pickle.dumps(("exited", pid, os.waitstatus_to_exitcode(status))))

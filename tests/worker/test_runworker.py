@@ -1,0 +1,181 @@
+"""``manage.py runworker`` processes: shutdown, prefork children, time limits, crashes.
+
+Each test starts its own worker (tests/worker/proj, found without ``-A`` as
+in Celery's Django layout) on the test database and talks to it only
+through the database: messages, results, remote control.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from celery_compat import states
+from celery_compat.exceptions import TaskRevokedError, TimeLimitExceeded, WorkerLostError
+from celery_compat.testing import drain
+from kombu_transport_django.models import Message
+from tests.worker.conftest import wait_until
+from tests.worker.proj.tasks import add, late_and_requeued, mark, pid, sleep_then_mark, soft_limited
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def started_pid(path: Path, timeout: float, worker) -> int:
+    """Wait for a ``start <value> <pid>`` line; the pid of the child running it."""
+    line = wait_until("the task to start", lambda: next((ln for ln in lines(path) if ln.startswith("start")), None),
+                      timeout, procs=[worker.proc], log=worker.log)
+    return int(line.split()[-1])
+
+
+def test_sigterm_is_a_warm_shutdown(runworker, tmp_path, app):
+    path = tmp_path / "marks"
+    worker = runworker("-P", "prefork", "-c", "1")
+    running = sleep_then_mark.delay(1.5, str(path), "running")
+    queued = [mark.delay(str(path), name) for name in ("q1", "q2")]
+    started_pid(path, 30, worker)
+    # The two others are prefetched (leased) but not started.
+    wait_until("prefetch", lambda: Message.objects.filter(status=Message.Status.LEASED).count() == 2, 10)
+
+    os.kill(worker.pid, signal.SIGTERM)
+
+    assert worker.wait_exit(20) == 0, worker.output()
+    assert lines(path)[-1] == "end running"
+    assert running.get(timeout=1) == "running"
+    # Given back at once, in order, not dead: the next worker runs them.
+    assert list(Message.objects.values_list("status", flat=True)) == [Message.Status.READY] * 2
+    assert "Warm shutdown" in worker.output()
+    events = lines(tmp_path / "events")
+    assert [e.split()[0] for e in events] == ["process_init", "process_shutdown"]
+    assert drain(app) == 2
+    assert [r.get(timeout=1) for r in queued] == ["q1", "q2"]
+
+
+def test_second_signal_is_a_cold_shutdown(runworker, tmp_path):
+    path = tmp_path / "marks"
+    worker = runworker("-P", "prefork", "-c", "1")
+    sleep_then_mark.delay(30, str(path), "long")
+    child = started_pid(path, 30, worker)
+
+    os.kill(worker.pid, signal.SIGTERM)
+    time.sleep(0.3)
+    os.kill(worker.pid, signal.SIGTERM)
+
+    assert worker.wait_exit(10) == 1, worker.output()
+    assert "Cold shutdown" in worker.output()
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+
+
+def test_prefork_time_limits_and_replacement_of_the_killed_child(runworker, tmp_path):
+    worker = runworker("-P", "prefork", "-c", "1", "--soft-time-limit", "0.5", "--time-limit", "1.5")
+
+    assert soft_limited.delay(1.0).get(timeout=20) == "soft"
+    hard = soft_limited.delay(10, keep_going=True)
+    with pytest.raises(TimeLimitExceeded) as raised:
+        hard.get(timeout=20)
+    assert raised.value.args == (1.5,)
+    assert hard.state == states.FAILURE
+    # The killed child was replaced: the worker still runs tasks.
+    assert add.delay(1, 1).get(timeout=20) == 2
+    assert "Hard time limit (1.5s) exceeded" in worker.output()
+    inits = [e for e in lines(tmp_path / "events") if e.startswith("process_init")]
+    assert len(inits) == 2
+
+
+def test_sigkill_of_a_child_fails_the_task_with_worker_lost_error(runworker, tmp_path):
+    path = tmp_path / "marks"
+    worker = runworker("-P", "prefork", "-c", "1")
+    result = sleep_then_mark.delay(30, str(path), "killed")
+    child = started_pid(path, 30, worker)
+
+    os.kill(child, signal.SIGKILL)
+
+    with pytest.raises(WorkerLostError) as raised:
+        result.get(timeout=20)
+    assert str(raised.value) == "Worker exited prematurely: signal 9 (SIGKILL) Job: 0."
+    assert add.delay(2, 3).get(timeout=20) == 5
+    assert not Message.objects.exists()  # acked at start: not redelivered
+
+
+def test_sigkill_with_acks_late_and_reject_on_worker_lost_runs_it_again(runworker, tmp_path):
+    path = tmp_path / "marks"
+    worker = runworker("-P", "prefork", "-c", "1")
+    result = late_and_requeued.delay(str(path), 1.0)
+    child = started_pid(path, 30, worker)
+
+    os.kill(child, signal.SIGKILL)
+
+    assert result.get(timeout=30) == "done"
+    starts = [ln for ln in lines(path) if ln.startswith("start")]
+    assert len(starts) == 2 and starts[0] != starts[1]
+    assert lines(path)[-1] == "end"
+
+
+def test_max_tasks_per_child_replaces_children(runworker, tmp_path):
+    runworker("-P", "prefork", "-c", "1", "--max-tasks-per-child", "1")
+
+    pids = [pid.delay().get(timeout=20) for _ in range(3)]
+
+    assert len(set(pids)) == 3
+    assert len([e for e in lines(tmp_path / "events") if e.startswith("process_init")]) >= 3
+
+
+def test_revoke_terminate_kills_the_running_task(runworker, tmp_path, app):
+    path = tmp_path / "marks"
+    worker = runworker("-P", "prefork", "-c", "1")
+    result = sleep_then_mark.delay(30, str(path), "terminated")
+    child = started_pid(path, 30, worker)
+
+    app.control.revoke(result.id, terminate=True, signal="SIGKILL")
+
+    # revoke() stores REVOKED 'revoked' at once; the worker then 'terminated'.
+    wait_until("REVOKED terminated",
+               lambda: "terminated" in str(app.backend.get_task_meta(result.id, cache=False)["result"]), 20)
+    with pytest.raises(TaskRevokedError, match="terminated"):
+        app.AsyncResult(result.id).get(timeout=1)
+    wait_until("the child to die", lambda: not _alive(child), 10)
+    assert add.delay(1, 2).get(timeout=20) == 3, worker.output()
+
+
+def test_remote_shutdown_stops_the_worker_warm(runworker, app):
+    worker = runworker("-P", "solo")
+    assert app.control.inspect(timeout=2, destination=[worker.hostname]).ping() == {
+        worker.hostname: {"ok": "pong"}
+    }
+
+    app.control.shutdown(destination=[worker.hostname])
+
+    assert worker.wait_exit(20) == 0, worker.output()
+    assert "Got shutdown from remote" in worker.output()
+
+
+def test_until_empty_exits_zero_once_the_queues_are_empty(runworker, tmp_path):
+    path = tmp_path / "marks"
+    for value in range(3):
+        mark.delay(str(path), value)
+
+    worker = runworker("-P", "threads", "-c", "2", "--until-empty", ready=False)
+
+    assert worker.wait_exit(60) == 0, worker.output()
+    assert sorted(lines(path)) == ["0", "1", "2"]
+
+
+def _alive(pid_: int) -> bool:
+    try:
+        os.kill(pid_, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie until the worker reaps it counts as dead.
+    try:
+        with open(f"/proc/{pid_}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
