@@ -346,3 +346,31 @@ class ChordCounter(models.Model):
             self.group_id, [result_from_tuple(r, app=app) for r in json.loads(self.sub_tasks)], app=app
         )
 
+
+
+class RevokeQuerySet(models.QuerySet):
+    def active(self, now: dt.datetime) -> RevokeQuerySet:
+        return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
+class Revoke(models.Model):
+    """A revoked task id: every worker, including ones started later, skips it.
+
+    Celery keeps revokes in each worker's memory only; a row here survives
+    restarts and reaches workers on every host. Rows expire like Celery's
+    revoke memory (``expires_at``), so the table stays small.
+    """
+
+    task_id = models.CharField(max_length=255, unique=True)
+    terminate = models.BooleanField(default=False)
+    signal = models.CharField(max_length=16, default="SIGTERM")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = RevokeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.task_id

@@ -276,6 +276,8 @@ class Task:
         if headers:
             request.update(headers)
         outcome = trace_task(self, task_id, request["args"], request["kwargs"], request, eager=True)
+        if isinstance(outcome.retval, Retry) and outcome.retval.sig is not None:
+            return outcome.retval.sig.apply(retries=(retries or 0) + 1, throw=throw)
         if throw and outcome.state == states.FAILURE and isinstance(outcome.retval, BaseException):
             raise outcome.retval
         return EagerResult(task_id, outcome.retval, outcome.state, traceback=outcome.traceback, name=self.name)
@@ -340,14 +342,17 @@ class Task:
                 task_args=args,
                 task_kwargs=kwargs,
             )
-        ret = Retry(exc=exc, when=eta or countdown, is_eager=request.is_eager)
         if request.is_eager:
-            # Eager retries run at once, recursively; the countdown is ignored.
-            self.apply(args, kwargs, task_id=request.id, retries=retries, throw=True,
-                       link=request.callbacks, link_error=request.errbacks)
+            # As Celery: the retry is not run here; apply() re-applies the
+            # signature carried by the Retry, so the caller's EagerResult
+            # is the outcome of the last attempt. The countdown is ignored.
+            sig = self.signature(args, kwargs, task_id=request.id, link=request.callbacks,
+                                 link_error=request.errbacks)
+            ret = Retry(exc=exc, when=eta or countdown, is_eager=True, sig=sig)
             if throw:
                 raise ret
             return ret
+        ret = Retry(exc=exc, when=eta or countdown, is_eager=False)
         delivery_info = request.delivery_info or {}
         send_options = dict(
             request.as_execution_options(),

@@ -1,0 +1,163 @@
+"""celery_compat's client side on a real database: publish, revoke, eager mode."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import pytest
+from kombu.exceptions import EncodeError
+
+from celery_compat import Celery, states
+from celery_compat.exceptions import AlwaysEagerIgnored, TaskRevokedError
+from celery_compat.models import Revoke
+from kombu_transport_django.models import Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class MyErr(Exception):
+    pass
+
+
+@pytest.fixture
+def app() -> Any:
+    app = Celery("proj", set_as_current=False)
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @app.task
+    def boom() -> None:
+        raise MyErr("boom", 42)
+
+    @app.task(bind=True, max_retries=2)
+    def flaky(self: Any) -> int:
+        if self.request.retries < 2:
+            raise self.retry(exc=MyErr("flaky"), countdown=10)
+        return self.request.retries
+
+    yield app
+    app.close()
+
+
+def only_message() -> tuple[dict[str, Any], Message]:
+    row = Message.objects.get()
+    return json.loads(row.payload), row
+
+
+def test_delay_publishes_a_celery_v2_message_row(app: Any) -> None:
+    result = app.tasks["tests.integration.app.test_publish_and_eager.add"].apply_async(
+        (2, 3), countdown=60, priority=7, headers={"x-custom": "v"}
+    )
+
+    payload, row = only_message()
+    headers = payload["headers"]
+    assert (row.queue, row.task_id, row.task_name, row.priority) == (
+        "celery", result.id, "tests.integration.app.test_publish_and_eager.add", 7
+    )
+    assert headers["id"] == headers["root_id"] == result.id
+    assert headers["argsrepr"] == "(2, 3)" and headers["x-custom"] == "v"
+    assert row.available_at.isoformat()[:19] == headers["eta"][:19] or row.available_at > row.created_at
+    assert result.state == states.PENDING
+
+
+def test_unencodable_arguments_raise_encode_error_and_enqueue_nothing(app: Any) -> None:
+    with pytest.raises(EncodeError):
+        app.tasks["tests.integration.app.test_publish_and_eager.add"].delay(object(), 1)
+
+    assert Message.objects.count() == 0
+
+
+def test_wrong_argument_count_fails_at_the_call_site(app: Any) -> None:
+    with pytest.raises(TypeError):
+        app.tasks["tests.integration.app.test_publish_and_eager.add"].delay(1)
+    assert Message.objects.count() == 0
+
+
+def test_revoke_persists_and_marks_revoked_at_once(app: Any) -> None:
+    result = app.tasks["tests.integration.app.test_publish_and_eager.add"].apply_async((1, 1), countdown=60)
+
+    result.revoke()
+
+    assert Revoke.objects.filter(task_id=result.id).exists()
+    assert result.state == states.REVOKED
+    with pytest.raises(TaskRevokedError, match="revoked"):
+        result.get(timeout=1)
+
+
+def test_send_task_ignores_always_eager_with_a_warning(app: Any) -> None:
+    app.conf.task_always_eager = True
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = app.send_task("anything.at.all", (1,))
+
+    assert any(issubclass(w.category, AlwaysEagerIgnored) for w in caught)
+    assert Message.objects.get().task_id == result.id
+
+
+def test_eager_delay_returns_the_value_and_stores_nothing(app: Any) -> None:
+    app.conf.task_always_eager = True
+
+    result = app.tasks["tests.integration.app.test_publish_and_eager.add"].delay(2, 2)
+
+    assert (result.state, result.get()) == (states.SUCCESS, 4)
+    assert app.AsyncResult(result.id).state == states.PENDING
+    assert Message.objects.count() == 0
+
+
+def test_eager_failure_without_propagation_is_kept_in_the_result(app: Any) -> None:
+    app.conf.task_always_eager = True
+
+    result = app.tasks["tests.integration.app.test_publish_and_eager.boom"].delay()
+
+    assert result.state == states.FAILURE
+    assert isinstance(result.result, MyErr) and result.result.args == ("boom", 42)
+    with pytest.raises(MyErr):
+        result.get()
+    assert isinstance(result.get(propagate=False), MyErr)
+
+
+def test_eager_failure_with_propagation_raises_from_delay(app: Any) -> None:
+    app.conf.update(task_always_eager=True, task_eager_propagates=True)
+
+    with pytest.raises(MyErr):
+        app.tasks["tests.integration.app.test_publish_and_eager.boom"].delay()
+
+
+def test_eager_retries_run_at_once_and_count(app: Any) -> None:
+    app.conf.task_always_eager = True
+
+    result = app.tasks["tests.integration.app.test_publish_and_eager.flaky"].delay()
+
+    assert result.get() == 2
+
+
+def test_eager_arguments_round_trip_through_json(app: Any) -> None:
+    app.conf.task_always_eager = True
+
+    @app.task
+    def echo(*args: Any, **kwargs: Any) -> Any:
+        return [args, kwargs]
+
+    value = echo.delay((1, 2), {1: "a"}).get()
+    assert value == [([1, 2], {"1": "a"}), {}]
+
+
+def test_eager_retries_exhausted_fail_with_the_original_exception(app: Any) -> None:
+    app.conf.task_always_eager = True
+    runs: list[int] = []
+
+    @app.task(bind=True, max_retries=2)
+    def always_flaky(self: Any) -> None:
+        runs.append(self.request.retries)
+        raise self.retry(exc=MyErr("flaky"), countdown=10)
+
+    result = always_flaky.delay()
+
+    assert runs == [0, 1, 2]
+    assert result.state == states.FAILURE
+    assert isinstance(result.result, MyErr) and result.result.args == ("flaky",)
