@@ -11,8 +11,6 @@ transport keeps as dead rows.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import socket
 import time
@@ -23,7 +21,7 @@ from kombu.common import QoS
 
 from .. import signals, states
 from ..context import Context
-from ..exceptions import NotRegistered, TaskRevokedError
+from ..exceptions import NotRegistered
 from ..protocol import InvalidMessage, parse
 from .control import ControlNode
 from .execution import Outcome, close_old_connections
@@ -58,8 +56,6 @@ class Consumer:
         self.task_consumer: KombuConsumer | None = None
         self.qos: QoS | None = None
         self.control = ControlNode(self) if worker.enable_remote_control else None
-        self._eta_heap: list[tuple[float, int, Request]] = []
-        self._eta_seq = itertools.count()
         self._ready_sent = False
 
     # -- connection --------------------------------------------------------
@@ -141,9 +137,7 @@ class Consumer:
             qos = self.qos
             if qos is not None and qos.prev != qos.value:
                 qos.update()
-            timeout = base
-            if self._eta_heap:
-                timeout = max(0.0, min(timeout, self._eta_heap[0][0] - time.monotonic()))
+            timeout = min(base, self.state.next_due_in())
             try:
                 self.connection.drain_events(timeout=timeout)
             except socket.timeout:
@@ -153,7 +147,7 @@ class Consumer:
 
     def _drained(self) -> bool:
         """No task held or running here, and nothing waiting in our queues."""
-        if self.state.busy or self._eta_heap:
+        if self.state.busy:
             return False
         channel = self.connection.default_channel
         for queue in self.worker.queues:
@@ -256,21 +250,14 @@ class Consumer:
         # The django:// transport withholds messages until their ETA, so this
         # only happens with honor_eta=False or a clock ahead of ours. Like
         # Celery, keep it unacked and let one more message be prefetched.
-        with self.state.lock:
-            self.state.scheduled[id(request)] = request
-        heapq.heappush(self._eta_heap, (time.monotonic() + delay, next(self._eta_seq), request))
+        self.state.schedule(request, delay)
         if self.qos is not None:
             self.qos.increment_eventually()
 
     def _apply_due_eta(self) -> None:
-        now = time.monotonic()
-        while self._eta_heap and self._eta_heap[0][0] <= now:
-            _, _, request = heapq.heappop(self._eta_heap)
-            with self.state.lock:
-                self.state.scheduled.pop(id(request), None)
+        for request in self.state.pop_due():
             if self.qos is not None:
                 self.qos.decrement_eventually()
-            self.state.task_reserved(request)
             self.pool.apply_async(request)
 
     # -- pool callbacks (PoolHandler) --------------------------------------------
@@ -341,17 +328,17 @@ class Consumer:
             task.push_request(request.request_dict)
             try:
                 task.on_failure(exc, request.id, request.args, request.kwargs, einfo)
-                signals.task_failure.send(
-                    sender=task, task_id=request.id, exception=exc, args=request.args,
-                    kwargs=request.kwargs, traceback=einfo.tb, einfo=einfo,
-                )
+            except Exception:
+                logger.exception("Task %s[%s] on_failure raised", request.name, request.id)
             finally:
                 task.pop_request()
+            signals.task_failure.send(
+                sender=task, task_id=request.id, exception=exc, args=request.args,
+                kwargs=request.kwargs, traceback=einfo.tb, einfo=einfo,
+            )
         if requeue:
             request.reject(requeue=True)
         else:
             request.acknowledge()
         self.state.task_ready(request)
 
-
-__all__ = ["Consumer", "TaskRevokedError"]

@@ -6,6 +6,8 @@ every mutation takes :attr:`WorkerState.lock`.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import threading
 import time
@@ -74,6 +76,33 @@ class WorkerState:
         #: tasks run, by name (``inspect().stats()['total']``)
         self.total: Counter[str] = Counter()
         self.started_at = time.monotonic()
+        self._eta_heap: list[tuple[float, int, Request]] = []
+        self._eta_seq = itertools.count()
+
+    def schedule(self, request: Request, delay: float) -> None:
+        """Hold ``request`` until ``delay`` seconds from now (see :meth:`pop_due`)."""
+        with self.lock:
+            self.scheduled[id(request)] = request
+            heapq.heappush(self._eta_heap, (time.monotonic() + delay, next(self._eta_seq), request))
+
+    def pop_due(self) -> list[Request]:
+        """The held requests whose ETA has come, now reserved."""
+        due = []
+        with self.lock:
+            now = time.monotonic()
+            while self._eta_heap and self._eta_heap[0][0] <= now:
+                _, _, request = heapq.heappop(self._eta_heap)
+                self.scheduled.pop(id(request), None)
+                self.reserved[id(request)] = request
+                due.append(request)
+        return due
+
+    def next_due_in(self) -> float:
+        """Seconds until the next held ETA (infinity if none)."""
+        with self.lock:
+            if not self._eta_heap:
+                return float("inf")
+            return max(0.0, self._eta_heap[0][0] - time.monotonic())
 
     def task_reserved(self, request: Request) -> None:
         with self.lock:
@@ -87,7 +116,6 @@ class WorkerState:
     def task_ready(self, request: Request) -> None:
         with self.lock:
             self.reserved.pop(id(request), None)
-            self.scheduled.pop(id(request), None)
             if self.active.pop(id(request), None) is not None:
                 self.total[request.type] += 1
 

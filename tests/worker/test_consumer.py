@@ -6,6 +6,7 @@ Every test claims and acks rows, which commits: no wrapping transaction.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from pathlib import Path
 
@@ -239,3 +240,29 @@ def test_drain_times_out_on_a_task_far_in_the_future(app):
 
     with pytest.raises(TimeoutError, match="still had messages"):
         drain(app, timeout=0.5)
+
+
+def test_early_delivered_eta_is_held_until_due(app):
+    # honor_eta=False: the transport delivers at once, the worker holds it.
+    app.conf.broker_transport_options = {"honor_eta": False}
+    published = time.time()
+    result = request_fields.apply_async(countdown=0.6)
+
+    drain(app)
+
+    assert result.get(timeout=1)["id"] == result.id
+    assert app.backend.get_task_meta(result.id)["date_done"].timestamp() - published >= 0.6
+
+
+def test_acks_late_failure_without_acks_on_failure_is_rejected(app):
+    fail_late = app.tasks[fail.name]
+    previous = (fail_late.acks_late, fail_late.acks_on_failure_or_timeout)
+    fail_late.acks_late, fail_late.acks_on_failure_or_timeout = True, False
+    try:
+        result = fail.delay()
+        drain(app)
+    finally:
+        fail_late.acks_late, fail_late.acks_on_failure_or_timeout = previous
+
+    assert result.state == states.FAILURE
+    assert Message.objects.get().status == Message.Status.DEAD

@@ -52,8 +52,15 @@ def test_sigterm_is_a_warm_shutdown(runworker, tmp_path, app):
     # Given back at once, in order, not dead: the next worker runs them.
     assert list(Message.objects.values_list("status", flat=True)) == [Message.Status.READY] * 2
     assert "Warm shutdown" in worker.output()
-    events = lines(tmp_path / "events")
-    assert [e.split()[0] for e in events] == ["process_init", "process_shutdown"]
+    events = [e.rsplit(" ", 1)[0] for e in lines(tmp_path / "events")]  # without the pid
+    assert events == [
+        "worker_init WorkController",
+        "process_init",
+        "worker_ready Consumer",
+        f"worker_shutting_down SIGTERM Warm 0 {worker.hostname}",
+        "process_shutdown exitcode=0",
+        "worker_shutdown WorkController",
+    ]
     assert drain(app) == 2
     assert [r.get(timeout=1) for r in queued] == ["q1", "q2"]
 
@@ -87,7 +94,7 @@ def test_prefork_time_limits_and_replacement_of_the_killed_child(runworker, tmp_
     assert add.delay(1, 1).get(timeout=20) == 2
     assert "Hard time limit (1.5s) exceeded" in worker.output()
     inits = [e for e in lines(tmp_path / "events") if e.startswith("process_init")]
-    assert len(inits) == 2
+    assert len(inits) == 2 and inits[0] != inits[1]
 
 
 def test_sigkill_of_a_child_fails_the_task_with_worker_lost_error(runworker, tmp_path):

@@ -3,7 +3,14 @@
 import os
 
 from celery_compat import Celery
-from celery_compat.signals import worker_process_init, worker_process_shutdown
+from celery_compat.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 
 app = Celery("proj")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -26,3 +33,23 @@ def on_child_init(**kwargs):
 @worker_process_shutdown.connect
 def on_child_shutdown(pid=None, exitcode=None, **kwargs):
     _note(f"process_shutdown exitcode={exitcode}")
+
+
+@worker_init.connect
+def on_worker_init(sender=None, **kwargs):
+    _note(f"worker_init {type(sender).__name__}")
+
+
+@worker_ready.connect
+def on_worker_ready(sender=None, **kwargs):
+    _note(f"worker_ready {type(sender).__name__}")
+
+
+@worker_shutting_down.connect
+def on_shutting_down(sender=None, sig=None, how=None, exitcode=None, **kwargs):
+    _note(f"worker_shutting_down {sig} {how} {exitcode} {sender}")
+
+
+@worker_shutdown.connect
+def on_worker_shutdown(sender=None, **kwargs):
+    _note(f"worker_shutdown {type(sender).__name__}")
