@@ -282,13 +282,11 @@ class Consumer:
         return True
 
     def _revoked_in_backend(self, request: Request) -> bool:
-        # revoke() stores REVOKED at once (celery_compat.revokes), so a
-        # worker that missed the broadcast, or started after it, still knows.
-        try:
-            meta = request.task.backend_for_results.get_task_meta(request.id, cache=False)
-        except NotImplementedError:
-            return False
-        return bool(meta) and meta.get("status") == states.REVOKED
+        # revoke() persists a Revoke row (celery_compat.revokes), so a worker
+        # that missed the broadcast, or started after it, still knows.
+        from ..revokes import revoked_ids
+
+        return bool(revoked_ids([request.id]))
 
     def on_done(self, request: Request, outcome: Outcome) -> None:
         """After ``request`` ran: settle its message as Celery does."""

@@ -13,6 +13,7 @@ import pytest
 
 from celery_compat import states
 from celery_compat.exceptions import TaskRevokedError
+from celery_compat.models import Revoke
 from tests.worker.conftest import wait_until
 from tests.worker.proj.tasks import add, mark, request_fields, sleep_then_mark
 
@@ -79,6 +80,8 @@ def test_real_celery_client_pings_and_revokes(runworker, app, real_celery, tmp_p
     assert app.backend.get_task_meta(result.id, cache=False)["status"] == states.REVOKED
     revoked = app.control.inspect(timeout=2, destination=[worker.hostname]).revoked()
     assert result.id in revoked[worker.hostname]
+    # ... and persisted, for workers started later.
+    assert Revoke.objects.filter(task_id=result.id).exists()
     # When the countdown is over the message arrives and is discarded.
     assert add.delay(1, 1).get(timeout=20) == 2
     wait_until("the revoked message consumed", lambda: "Discarding revoked task" in worker.output(), 20)
