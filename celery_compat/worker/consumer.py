@@ -57,6 +57,8 @@ class Consumer:
         self.qos: QoS | None = None
         self.control = ControlNode(self) if worker.enable_remote_control else None
         self._ready_sent = False
+        #: bumped at each (re)connection: a request of an older one cannot be acked
+        self.generation = 0
 
     # -- connection --------------------------------------------------------
 
@@ -80,11 +82,15 @@ class Consumer:
                     "connection in %.2f seconds...", exc, delay,
                 )
                 self.close(release=False)
+                # Unacked messages of the lost connection come back when their
+                # leases lapse; whatever of them waits here must not run.
+                self.state.forget_waiting()
                 close_old_connections()
                 self.worker.sleep(delay)
                 delay = min(delay * 2, RECONNECT_BACKOFF[1])
 
     def _connect(self) -> None:
+        self.generation += 1
         conn = self.connection
         conn.connect()
         channel = conn.default_channel
@@ -179,6 +185,7 @@ class Consumer:
         except (ValueError, TypeError) as exc:
             self.on_invalid_message(message, exc)
             return
+        request.generation = self.generation
         strategy_logger.info("Task %s[%s] received", request.name, request.id)
         if request.is_expired() or request.id in self.state.revoked:
             self.discard(request, expired=request.is_expired())
@@ -264,7 +271,7 @@ class Consumer:
 
     def on_start(self, request: Request, pid: int) -> bool:
         """Just before ``request`` runs: veto it if revoked or expired; ack early."""
-        if self.worker.stopping:
+        if self.worker.stopping or request.generation != self.generation:
             with self.state.lock:
                 self.state.reserved.pop(id(request), None)
             return False  # stays unacked: given back when the connection closes

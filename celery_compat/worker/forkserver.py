@@ -35,6 +35,16 @@ ChildMain = Callable[[Connection, int], int]
 MAX_MESSAGE = 4096
 
 
+def human_status(exitcode: int) -> str:
+    """billiard's wording: ``signal 9 (SIGKILL)`` or ``exitcode 1``."""
+    if exitcode < 0:
+        try:
+            return f"signal {-exitcode} ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exitcode {exitcode}"
+
+
 class ForkServer:
     """The worker's handle on its fork server."""
 

@@ -106,7 +106,24 @@ def run_here(pool: BasePool, request: Request) -> None:
     with task_connections():
         outcome = execute(pool.app, job)
         # Acks (acks_late) on this thread's connection, before it is closed.
-        pool.handler.on_done(request, outcome)
+        retry_once_on_db_error(pool.handler.on_done, request, outcome)
+
+
+def retry_once_on_db_error(callback: Any, *args: Any) -> None:
+    """Run ``callback``; on a database error reconnect and run it once more.
+
+    The thread's connection may have died with a database restart, and a
+    lost ack would leave the message leased (and heartbeated) for as long
+    as the worker lives.
+    """
+    from django.db import DatabaseError, connections
+
+    try:
+        callback(*args)
+    except DatabaseError:
+        logger.warning("pool: database error settling a task; reconnecting once", exc_info=True)
+        connections.close_all()
+        callback(*args)
 
 
 class SoloPool(BasePool):

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import TimeLimitExceeded, WorkerLostError
 from .child import SOFT_TIMEOUT_SIGNAL, child_main, forget_parent_connections
 from .execution import Job
-from .forkserver import ForkServer
-from .pools import BasePool
+from .forkserver import ForkServer, human_status
+from .pools import BasePool, retry_once_on_db_error
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -40,16 +40,6 @@ logger = logging.getLogger("celery.worker.pool")
 SUPERVISOR_TICK = 1.0
 #: how long a warm stop waits for children to report their exit
 EXIT_TIMEOUT = 10.0
-
-
-def human_status(exitcode: int) -> str:
-    """billiard's wording: ``signal 9 (SIGKILL)`` or ``exitcode 1``."""
-    if exitcode < 0:
-        try:
-            return f"signal {-exitcode} ({signal.Signals(-exitcode).name})"
-        except ValueError:
-            return f"signal {-exitcode}"
-    return f"exitcode {exitcode}"
 
 
 class _Child:
@@ -243,7 +233,7 @@ class PreforkPool(BasePool):
             child.request = child.job = None
             child.retiring = bool(retire)
         if request is not None and kind == "done":
-            _retry_once_on_db_error(self.handler.on_done, request, outcome)
+            retry_once_on_db_error(self.handler.on_done, request, outcome)
 
     def _next_deadline(self) -> float:
         now = time.monotonic()
@@ -275,7 +265,7 @@ class PreforkPool(BasePool):
                 if request.terminated_signum is None:
                     logger.error("Process 'ForkPoolWorker-%s' pid:%s exited with '%s'",
                                  child.index + 1, child.pid, human_status(exitcode))
-            _retry_once_on_db_error(self.handler.on_lost, request, exc, timed_out)
+            retry_once_on_db_error(self.handler.on_lost, request, exc, timed_out)
         if not closing:
             self.server.request_spawn(child.index)
 
@@ -351,16 +341,3 @@ def _kill(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
-
-
-def _retry_once_on_db_error(callback: Any, *args: Any) -> None:
-    # The supervisor's connection may have died with a database restart; a
-    # lost ack would leave the message leased (and heartbeated) forever.
-    from django.db import DatabaseError, connections
-
-    try:
-        callback(*args)
-    except DatabaseError:
-        logger.warning("pool: database error settling a task; reconnecting once", exc_info=True)
-        connections.close_all()
-        callback(*args)

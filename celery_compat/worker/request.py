@@ -92,6 +92,8 @@ class Request:
         #: set by ``revoke(terminate=True)`` once announced, so the pool's
         #: report of the killed child is not taken for a lost worker
         self.terminated_signum: int | None = None
+        #: the consumer's connection generation it arrived on
+        self.generation = 0
         self._ack_lock = threading.Lock()
         self.request_dict = self._build_request_dict()
 
@@ -178,7 +180,11 @@ class Request:
             if self.acknowledged:
                 return
             self.acknowledged = True
-        self.message.ack()
+        try:
+            self.message.ack()
+        except BaseException:
+            self.acknowledged = False  # not settled: a retry may ack it
+            raise
 
     def reject(self, requeue: bool = False) -> None:
         """Reject the message once (requeue: give the row back to its queue)."""
@@ -186,7 +192,11 @@ class Request:
             if self.acknowledged:
                 return
             self.acknowledged = True
-        self.message.reject(requeue=requeue)
+        try:
+            self.message.reject(requeue=requeue)
+        except BaseException:
+            self.acknowledged = False
+            raise
 
     # -- expiry ------------------------------------------------------------
 

@@ -104,6 +104,13 @@ class WorkerState:
                 return float("inf")
             return max(0.0, self._eta_heap[0][0] - time.monotonic())
 
+    def forget_waiting(self) -> None:
+        """Drop requests not started yet (their connection is gone)."""
+        with self.lock:
+            self.reserved.clear()
+            self.scheduled.clear()
+            self._eta_heap.clear()
+
     def task_reserved(self, request: Request) -> None:
         with self.lock:
             self.reserved[id(request)] = request

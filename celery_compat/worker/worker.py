@@ -203,9 +203,7 @@ class WorkController:
         assert self.pool is not None and self.consumer is not None
         self.consumer.cancel_task_consumer()
         self.pool.stop()
-        with self.state.lock:
-            self.state.reserved.clear()  # never started: back to the queue at close
-            self.state.scheduled.clear()
+        self.state.forget_waiting()  # never started: back to the queue at close
         self.consumer.close()
 
     def _stop_cold(self) -> None:

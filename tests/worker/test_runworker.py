@@ -126,13 +126,26 @@ def test_sigkill_with_acks_late_and_reject_on_worker_lost_runs_it_again(runworke
     assert lines(path)[-1] == "end"
 
 
-def test_max_tasks_per_child_replaces_children(runworker, tmp_path):
-    runworker("-P", "prefork", "-c", "1", "--max-tasks-per-child", "1")
+@pytest.mark.parametrize("limit", [("--max-tasks-per-child", "1"), ("--max-memory-per-child", "1")])
+def test_children_are_replaced_past_their_task_or_memory_limit(runworker, tmp_path, limit):
+    runworker("-P", "prefork", "-c", "1", *limit)
 
     pids = [pid.delay().get(timeout=20) for _ in range(3)]
 
     assert len(set(pids)) == 3
     assert len([e for e in lines(tmp_path / "events") if e.startswith("process_init")]) >= 3
+
+
+def test_children_exit_when_the_worker_is_killed(runworker, app):
+    worker = runworker("-P", "prefork", "-c", "2")
+    stats = app.control.inspect(timeout=2, destination=[worker.hostname]).stats()[worker.hostname]
+    children = stats["pool"]["processes"]
+    fork_server = _ppid(children[0])
+    assert len(children) == 2 and fork_server not in (worker.pid, os.getpid())
+
+    os.kill(worker.pid, signal.SIGKILL)
+
+    wait_until("the pool processes to exit", lambda: not any(map(_alive, [fork_server, *children])), 10)
 
 
 def test_revoke_terminate_kills_the_running_task(runworker, tmp_path, app):
@@ -186,3 +199,8 @@ def _alive(pid_: int) -> bool:
             return fh.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _ppid(pid_: int) -> int:
+    with open(f"/proc/{pid_}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
