@@ -139,7 +139,10 @@ class Consumer:
         worker = self.worker
         base = DRAIN_TIMEOUT_UNTIL_EMPTY if worker.until_empty else DRAIN_TIMEOUT
         while not worker.stopping:
-            self._apply_due_eta()
+            for request in self.state.pop_due():
+                if self.qos is not None:
+                    self.qos.decrement_eventually()
+                self.pool.apply_async(request)
             qos = self.qos
             if qos is not None and qos.prev != qos.value:
                 qos.update()
@@ -193,7 +196,12 @@ class Consumer:
         signals.task_received.send(sender=self, request=request)
         delay = request.eta_delay()
         if delay > 0:
-            self._hold_until_eta(request, delay)
+            # The django:// transport withholds messages until their ETA, so
+            # this only happens with honor_eta=False or a clock ahead of ours.
+            # Like Celery: keep it unacked, let one more message be prefetched.
+            self.state.schedule(request, delay)
+            if self.qos is not None:
+                self.qos.increment_eventually()
             return
         self.state.task_reserved(request)
         self.pool.apply_async(request)
@@ -218,11 +226,9 @@ class Consumer:
         message.reject(requeue=False)
         properties = message.properties or {}
         request = Context(
-            id=task_id, task=name, name=name, chord=None, errbacks=None,
-            root_id=headers.get("root_id"), parent_id=headers.get("parent_id"),
-            group=headers.get("group"), group_index=headers.get("group_index"),
+            {key: headers.get(key) for key in ("id", "task", "root_id", "parent_id", "group", "group_index")},
+            name=name, chord=None, errbacks=None, headers=custom_headers(headers), ignore_result=False,
             correlation_id=properties.get("correlation_id"), reply_to=properties.get("reply_to"),
-            headers=custom_headers(headers), ignore_result=False,
         )
         self.app.backend.mark_as_failure(task_id, NotRegistered(name), request=request)
         signals.task_unknown.send(sender=self, message=message, exc=exc, name=name, id=task_id)
@@ -251,22 +257,6 @@ class Consumer:
             sender=request.task, request=request, terminated=True, signum=signum, expired=False,
         )
 
-    # -- ETA held in memory --------------------------------------------------------
-
-    def _hold_until_eta(self, request: Request, delay: float) -> None:
-        # The django:// transport withholds messages until their ETA, so this
-        # only happens with honor_eta=False or a clock ahead of ours. Like
-        # Celery, keep it unacked and let one more message be prefetched.
-        self.state.schedule(request, delay)
-        if self.qos is not None:
-            self.qos.increment_eventually()
-
-    def _apply_due_eta(self) -> None:
-        for request in self.state.pop_due():
-            if self.qos is not None:
-                self.qos.decrement_eventually()
-            self.pool.apply_async(request)
-
     # -- pool callbacks (PoolHandler) --------------------------------------------
 
     def on_start(self, request: Request, pid: int) -> bool:
@@ -294,6 +284,14 @@ class Consumer:
         from ..revokes import revoked_ids
 
         return bool(revoked_ids([request.id]))
+
+    def abandon(self, request: Request) -> None:
+        """A pool could not start or settle ``request``: give its message back."""
+        self.state.task_ready(request)
+        try:
+            request.reject(requeue=True)
+        except Exception as exc:
+            logger.warning("Could not give back %r (its lease will lapse): %r", request, exc)
 
     def on_done(self, request: Request, outcome: Outcome) -> None:
         """After ``request`` ran: settle its message as Celery does."""

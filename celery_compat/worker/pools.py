@@ -37,6 +37,9 @@ class PoolHandler(Protocol):
     def on_lost(self, request: Request, exc: BaseException, timed_out: bool) -> None:
         """Called when the process running ``request`` died (prefork)."""
 
+    def abandon(self, request: Request) -> None:
+        """Called when the pool failed to start or settle ``request``."""
+
 
 class BasePool:
     """A pool of ``concurrency`` executors; subclasses say how tasks run."""
@@ -172,6 +175,7 @@ class ThreadPool(BasePool):
                     run_here(self, request)
                 except Exception:
                     logger.exception("Pool thread failed running %r", request)
+                    self.handler.abandon(request)
         finally:
             connections.close_all()
 

@@ -152,6 +152,7 @@ class PreforkPool(BasePool):
                 started = self.handler.on_start(request, child.pid)
             except Exception:
                 logger.exception("pool: could not start %r", request)
+                self.handler.abandon(request)
                 started = False
             with self._lock:
                 child.reserved = False

@@ -249,5 +249,9 @@ class _Handler:
         assert self.worker.consumer is not None
         self.worker.consumer.on_lost(request, exc, timed_out)
 
+    def abandon(self, request: Any) -> None:
+        assert self.worker.consumer is not None
+        self.worker.consumer.abandon(request)
+
 
 Worker = WorkController
