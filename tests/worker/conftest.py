@@ -16,6 +16,9 @@ from tests.conftest import ROOT, subprocess_env
 
 WORKER_SETTINGS = "tests.worker.proj.settings"
 
+#: the ``events`` fixture: ``events(*signals)`` → the list it records into
+Events = Callable[..., list[tuple[str, dict[str, Any]]]]
+
 
 @pytest.fixture
 def app() -> Iterator[Celery]:
@@ -33,7 +36,7 @@ def app() -> Iterator[Celery]:
 
 
 @pytest.fixture
-def events() -> Iterator[Callable[..., list[tuple[str, dict[str, Any]]]]]:
+def events() -> Iterator[Events]:
     """``events(signal, ...)`` records each signal's sends as ``(name, kwargs)``."""
     recorded: list[tuple[str, dict[str, Any]]] = []
     connected = []
@@ -77,8 +80,12 @@ class RunWorker:
             raise AssertionError(f"runworker did not exit in {timeout}s\n{self.output()}") from None
 
 
+#: the ``runworker`` fixture: ``runworker(*args, ready=True, **env)``
+StartWorker = Callable[..., RunWorker]
+
+
 @pytest.fixture
-def runworker(tmp_path: Path) -> Iterator[Callable[..., RunWorker]]:
+def runworker(tmp_path: Path) -> Iterator[StartWorker]:
     """Start ``manage.py runworker`` on the test database; waits until it consumes.
 
     Output goes to a file, not a pipe: a chatty worker would fill a pipe

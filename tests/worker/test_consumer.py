@@ -13,11 +13,22 @@ from pathlib import Path
 import pytest
 from kombu import Connection, Producer
 
-from celery_compat import signals, states
+from celery_compat import Celery, signals, states
 from celery_compat.exceptions import NotRegistered, TaskRevokedError
 from celery_compat.testing import drain
 from kombu_transport_django.models import Message
-from tests.worker.proj.tasks import MyErr, add, echo, fail, ignored, mark, rejected, request_fields, retry_twice
+from tests.worker.conftest import Events
+from tests.worker.proj.tasks import (
+    MyErr,
+    add,
+    echo,
+    fail,
+    ignored,
+    mark,
+    rejected,
+    request_fields,
+    retry_twice,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,7 +37,7 @@ def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_drain_runs_the_task_stores_the_result_and_acks(app):
+def test_drain_runs_the_task_stores_the_result_and_acks(app: Celery) -> None:
     result = add.delay(2, 3)
 
     assert drain(app) == 1
@@ -36,7 +47,7 @@ def test_drain_runs_the_task_stores_the_result_and_acks(app):
     assert not Message.objects.exists()
 
 
-def test_tasks_run_in_publish_order_and_drain_counts_them(app, tmp_path):
+def test_tasks_run_in_publish_order_and_drain_counts_them(app: Celery, tmp_path: Path) -> None:
     path = tmp_path / "order"
     for value in range(5):
         mark.delay(str(path), value)
@@ -46,7 +57,7 @@ def test_tasks_run_in_publish_order_and_drain_counts_them(app, tmp_path):
     assert lines(path) == ["0", "1", "2", "3", "4"]
 
 
-def test_failure_is_stored_with_the_original_exception(app):
+def test_failure_is_stored_with_the_original_exception(app: Celery) -> None:
     result = fail.delay()
 
     drain(app)
@@ -58,7 +69,7 @@ def test_failure_is_stored_with_the_original_exception(app):
     assert "MyErr" in result.traceback
 
 
-def test_wrong_arguments_fail_the_task_with_type_error(app):
+def test_wrong_arguments_fail_the_task_with_type_error(app: Celery) -> None:
     # typing=False: the client does not check, the worker's call fails.
     result = add.apply_async((1,), {"z": 2}) if not add.typing else app.send_task(add.name, (1,), {"z": 2})
 
@@ -69,7 +80,7 @@ def test_wrong_arguments_fail_the_task_with_type_error(app):
         result.get(timeout=1)
 
 
-def test_request_has_celerys_fields_and_custom_headers(app):
+def test_request_has_celerys_fields_and_custom_headers(app: Celery) -> None:
     result = request_fields.apply_async(headers={"custom": "h"}, shadow="shown-name")
 
     drain(app)
@@ -96,7 +107,7 @@ def test_request_has_celerys_fields_and_custom_headers(app):
     assert "correlation_id" in fields["properties_keys"]
 
 
-def test_eta_and_expires_reach_the_request_as_iso_strings(app):
+def test_eta_and_expires_reach_the_request_as_iso_strings(app: Celery) -> None:
     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
     result = request_fields.apply_async(countdown=0.1, expires=expires)
 
@@ -107,7 +118,7 @@ def test_eta_and_expires_reach_the_request_as_iso_strings(app):
     assert dt.datetime.fromisoformat(fields["expires"]) == expires
 
 
-def test_retry_publishes_again_and_drain_waits_for_the_countdown(app, tmp_path):
+def test_retry_publishes_again_and_drain_waits_for_the_countdown(app: Celery, tmp_path: Path) -> None:
     path = tmp_path / "retries"
     result = retry_twice.delay(str(path))
 
@@ -117,7 +128,7 @@ def test_retry_publishes_again_and_drain_waits_for_the_countdown(app, tmp_path):
     assert result.get(timeout=1) == 2
 
 
-def test_unregistered_task_is_rejected_and_stored_as_not_registered(app, events):
+def test_unregistered_task_is_rejected_and_stored_as_not_registered(app: Celery, events: Events) -> None:
     recorded = events(signals.task_unknown)
     result = app.send_task("nope.nope", (1,))
 
@@ -133,7 +144,7 @@ def test_unregistered_task_is_rejected_and_stored_as_not_registered(app, events)
     assert dead.status == Message.Status.DEAD  # kept, not dropped
 
 
-def test_invalid_message_is_rejected_kept_as_dead_and_signalled(app, events):
+def test_invalid_message_is_rejected_kept_as_dead_and_signalled(app: Celery, events: Events) -> None:
     recorded = events(signals.task_rejected)
     with Connection("django://") as conn:
         Producer(conn.default_channel).publish(
@@ -148,7 +159,7 @@ def test_invalid_message_is_rejected_kept_as_dead_and_signalled(app, events):
     assert Message.objects.get().status == Message.Status.DEAD
 
 
-def test_revoked_task_is_discarded_and_stored_revoked(app, events, tmp_path):
+def test_revoked_task_is_discarded_and_stored_revoked(app: Celery, events: Events, tmp_path: Path) -> None:
     recorded = events(signals.task_revoked)
     path = tmp_path / "ran"
     result = mark.delay(str(path), "ran")
@@ -166,7 +177,7 @@ def test_revoked_task_is_discarded_and_stored_revoked(app, events, tmp_path):
     assert not Message.objects.exists()
 
 
-def test_expired_task_is_revoked_as_expired(app, events, tmp_path):
+def test_expired_task_is_revoked_as_expired(app: Celery, events: Events, tmp_path: Path) -> None:
     recorded = events(signals.task_revoked)
     path = tmp_path / "ran"
     result = mark.apply_async((str(path), "ran"), expires=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
@@ -180,7 +191,7 @@ def test_expired_task_is_revoked_as_expired(app, events, tmp_path):
     assert recorded[0][1]["expired"] is True
 
 
-def test_ignore_leaves_the_state_pending_and_acks(app):
+def test_ignore_leaves_the_state_pending_and_acks(app: Celery) -> None:
     result = ignored.delay()
 
     drain(app)
@@ -189,7 +200,7 @@ def test_ignore_leaves_the_state_pending_and_acks(app):
     assert not Message.objects.exists()
 
 
-def test_reject_without_requeue_keeps_the_message_as_dead(app):
+def test_reject_without_requeue_keeps_the_message_as_dead(app: Celery) -> None:
     rejected.delay(False)
 
     drain(app)
@@ -197,7 +208,7 @@ def test_reject_without_requeue_keeps_the_message_as_dead(app):
     assert Message.objects.get().status == Message.Status.DEAD
 
 
-def test_links_run_after_success(app):
+def test_links_run_after_success(app: Celery) -> None:
     result = add.apply_async((2, 3), link=echo.s("linked"))
 
     assert drain(app) == 2
@@ -207,7 +218,7 @@ def test_links_run_after_success(app):
     assert app.AsyncResult(child_id).get(timeout=1) == [[5, "linked"], {}]
 
 
-def test_worker_signals_come_in_celerys_order(app, events):
+def test_worker_signals_come_in_celerys_order(app: Celery, events: Events) -> None:
     recorded = events(
         signals.worker_init, signals.worker_ready, signals.task_received, signals.task_prerun,
         signals.task_success, signals.task_postrun, signals.worker_shutdown,
@@ -224,7 +235,7 @@ def test_worker_signals_come_in_celerys_order(app, events):
     assert received["request"].name == add.name
 
 
-def test_drain_only_consumes_the_queues_it_is_given(app, tmp_path):
+def test_drain_only_consumes_the_queues_it_is_given(app: Celery, tmp_path: Path) -> None:
     path = tmp_path / "ran"
     mark.apply_async((str(path), "other"), queue="other")
     mark.apply_async((str(path), "default"))
@@ -235,14 +246,14 @@ def test_drain_only_consumes_the_queues_it_is_given(app, tmp_path):
     assert lines(path) == ["default", "other"]
 
 
-def test_drain_times_out_on_a_task_far_in_the_future(app):
+def test_drain_times_out_on_a_task_far_in_the_future(app: Celery) -> None:
     add.apply_async((1, 1), countdown=60)
 
     with pytest.raises(TimeoutError, match="still had messages"):
         drain(app, timeout=0.5)
 
 
-def test_early_delivered_eta_is_held_until_due(app):
+def test_early_delivered_eta_is_held_until_due(app: Celery) -> None:
     # honor_eta=False: the transport delivers at once, the worker holds it.
     app.conf.broker_transport_options = {"honor_eta": False}
     published = time.time()
@@ -254,7 +265,7 @@ def test_early_delivered_eta_is_held_until_due(app):
     assert app.backend.get_task_meta(result.id)["date_done"].timestamp() - published >= 0.6
 
 
-def test_acks_late_failure_without_acks_on_failure_is_rejected(app):
+def test_acks_late_failure_without_acks_on_failure_is_rejected(app: Celery) -> None:
     fail_late = app.tasks[fail.name]
     previous = (fail_late.acks_late, fail_late.acks_on_failure_or_timeout)
     fail_late.acks_late, fail_late.acks_on_failure_or_timeout = True, False

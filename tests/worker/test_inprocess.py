@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from celery_compat import states
+from celery_compat import Celery, states
 from celery_compat.testing import start_worker
 from celery_compat.worker import WorkController, nodename
 from kombu_transport_django.models import Message
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def worker_logs(caplog):
+def worker_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """INFO logs of the worker; removes the handlers runworker installs."""
     caplog.set_level(logging.INFO)
     yield caplog
@@ -31,7 +32,7 @@ def worker_logs(caplog):
     logging.getLogger("celery.task").propagate = True
 
 
-def test_runworker_until_empty_runs_tasks_and_logs_like_celery(app, worker_logs):
+def test_runworker_until_empty_runs_tasks_and_logs_like_celery(app: Celery, worker_logs: pytest.LogCaptureFixture) -> None:
     result = add.delay(20, 22)
 
     call_command("runworker", "--until-empty", "-P", "solo", "-l", "INFO")
@@ -43,12 +44,12 @@ def test_runworker_until_empty_runs_tasks_and_logs_like_celery(app, worker_logs)
     assert len(succeeded) == 1 and succeeded[0].endswith("s: 42")
 
 
-def test_runworker_refuses_beat_for_now(app):
+def test_runworker_refuses_beat_for_now(app: Celery) -> None:
     with pytest.raises(CommandError, match="beat is not built yet"):
         call_command("runworker", "-B", "--until-empty")
 
 
-def test_runworker_app_option_names_a_module_attribute(app, worker_logs):
+def test_runworker_app_option_names_a_module_attribute(app: Celery, worker_logs: pytest.LogCaptureFixture) -> None:
     result = add.delay(1, 2)
 
     call_command("runworker", "-A", "tests.worker.proj.celery:app", "--until-empty", "-P", "solo")
@@ -56,7 +57,7 @@ def test_runworker_app_option_names_a_module_attribute(app, worker_logs):
     assert result.get(timeout=1) == 3
 
 
-def test_threads_pool_runs_tasks_concurrently(app, tmp_path):
+def test_threads_pool_runs_tasks_concurrently(app: Celery, tmp_path: Path) -> None:
     path = tmp_path / "marks"
     results = [sleep_then_mark.delay(0.5, str(path), n) for n in range(4)]
     worker = WorkController(app, pool="threads", concurrency=4, until_empty=True,
@@ -72,7 +73,7 @@ def test_threads_pool_runs_tasks_concurrently(app, tmp_path):
     assert not Message.objects.exists()
 
 
-def test_start_worker_answers_ping_and_runs_tasks(app):
+def test_start_worker_answers_ping_and_runs_tasks(app: Celery) -> None:
     with start_worker(app, pool="threads", concurrency=2) as worker:
         assert add.delay(2, 2).get(timeout=10) == 4
         replies = app.control.inspect(timeout=1.0, destination=[worker.hostname]).ping()
@@ -87,7 +88,7 @@ def test_start_worker_answers_ping_and_runs_tasks(app):
     assert not worker.ready.is_set() or worker.stopping
 
 
-def test_start_worker_revoke_reaches_the_worker_and_shows_in_inspect(app, tmp_path):
+def test_start_worker_revoke_reaches_the_worker_and_shows_in_inspect(app: Celery, tmp_path: Path) -> None:
     path = tmp_path / "ran"
     with start_worker(app, pool="threads", concurrency=1) as worker:
         inspect = app.control.inspect(timeout=1.0, destination=[worker.hostname])
@@ -105,7 +106,7 @@ def test_start_worker_revoke_reaches_the_worker_and_shows_in_inspect(app, tmp_pa
     assert "queued" not in Path(path).read_text()
 
 
-def test_nodename_expands_like_celery():
+def test_nodename_expands_like_celery() -> None:
     assert nodename(None, "george.example.com") == "celery@george.example.com"
     assert nodename("w1@%h", "george.example.com") == "w1@george.example.com"
     assert nodename("w1@%n.%d", "george.example.com") == "w1@george.example.com"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tests.worker.conftest import wait_until
+from tests.worker.conftest import StartWorker, wait_until
 from tests.worker.proj.tasks import add
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -23,7 +23,7 @@ def terminate_other_sessions() -> int:
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs pg_terminate_backend")
 @pytest.mark.parametrize("pool", ["solo", "prefork"])
-def test_worker_reconnects_after_its_database_sessions_are_killed(runworker, pool):
+def test_worker_reconnects_after_its_database_sessions_are_killed(runworker: StartWorker, pool: str) -> None:
     worker = runworker("-P", pool, "-c", "1")
     assert add.delay(1, 1).get(timeout=20) == 2
 

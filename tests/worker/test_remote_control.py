@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
-from celery_compat import states
+from celery_compat import Celery, states
 from celery_compat.exceptions import TaskRevokedError
 from celery_compat.models import Revoke
-from tests.worker.conftest import wait_until
+from tests.worker.conftest import StartWorker, wait_until
 from tests.worker.proj.tasks import add, mark, request_fields, sleep_then_mark
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
-def real_celery():
+def real_celery() -> Iterator[Any]:
     """A real Celery client on ``django://`` (no result backend: it only publishes)."""
-    import kombu_transport_django  # noqa: F401  registers django:// for real Celery
     from celery import Celery as RealCelery
+
+    import kombu_transport_django  # noqa: F401  registers django:// for real Celery
 
     real = RealCelery("real-client", broker="django://", set_as_current=False)
     real.conf.update(broker_connection_retry_on_startup=True)
@@ -36,7 +38,7 @@ def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_inspect_from_another_process(runworker, app, tmp_path):
+def test_inspect_from_another_process(runworker: StartWorker, app: Celery, tmp_path: Path) -> None:
     path = tmp_path / "marks"
     worker = runworker("-P", "threads", "-c", "1")
     inspect = app.control.inspect(timeout=2, destination=[worker.hostname])
@@ -60,7 +62,7 @@ def test_inspect_from_another_process(runworker, app, tmp_path):
     assert stats["total"] == {sleep_then_mark.name: 1, add.name: 1}
 
 
-def test_real_celery_client_pings_and_revokes(runworker, app, real_celery, tmp_path):
+def test_real_celery_client_pings_and_revokes(runworker: StartWorker, app: Celery, real_celery: Any, tmp_path: Path) -> None:
     path = tmp_path / "marks"
     worker = runworker("-P", "solo")
     # Connections of our own, closed after: Celery's pooled ones would keep
@@ -90,7 +92,7 @@ def test_real_celery_client_pings_and_revokes(runworker, app, real_celery, tmp_p
         app.AsyncResult(result.id).get(timeout=1)
 
 
-def test_real_celery_producer_runs_on_runworker(runworker, app, real_celery):
+def test_real_celery_producer_runs_on_runworker(runworker: StartWorker, app: Celery, real_celery: Any) -> None:
     runworker("-P", "prefork", "-c", "1")
 
     sent = real_celery.send_task(add.name, (2, 3))

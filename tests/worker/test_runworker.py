@@ -14,12 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from celery_compat import states
-from celery_compat.exceptions import TaskRevokedError, TimeLimitExceeded, WorkerLostError
+from celery_compat import Celery, states
+from celery_compat.exceptions import (
+    TaskRevokedError,
+    TimeLimitExceeded,
+    WorkerLostError,
+)
 from celery_compat.testing import drain
 from kombu_transport_django.models import Message
-from tests.worker.conftest import wait_until
-from tests.worker.proj.tasks import add, late_and_requeued, mark, pid, sleep_then_mark, soft_limited
+from tests.worker.conftest import RunWorker, StartWorker, wait_until
+from tests.worker.proj.tasks import (
+    add,
+    late_and_requeued,
+    mark,
+    pid,
+    sleep_then_mark,
+    soft_limited,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -28,14 +39,14 @@ def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def started_pid(path: Path, timeout: float, worker) -> int:
+def started_pid(path: Path, timeout: float, worker: RunWorker) -> int:
     """Wait for a ``start <value> <pid>`` line; the pid of the child running it."""
     line = wait_until("the task to start", lambda: next((ln for ln in lines(path) if ln.startswith("start")), None),
                       timeout, procs=[worker.proc], log=worker.log)
     return int(line.split()[-1])
 
 
-def test_sigterm_is_a_warm_shutdown(runworker, tmp_path, app):
+def test_sigterm_is_a_warm_shutdown(runworker: StartWorker, tmp_path: Path, app: Celery) -> None:
     path = tmp_path / "marks"
     worker = runworker("-P", "prefork", "-c", "1")
     running = sleep_then_mark.delay(1.5, str(path), "running")
@@ -65,7 +76,7 @@ def test_sigterm_is_a_warm_shutdown(runworker, tmp_path, app):
     assert [r.get(timeout=1) for r in queued] == ["q1", "q2"]
 
 
-def test_second_signal_is_a_cold_shutdown(runworker, tmp_path):
+def test_second_signal_is_a_cold_shutdown(runworker: StartWorker, tmp_path: Path) -> None:
     path = tmp_path / "marks"
     worker = runworker("-P", "prefork", "-c", "1")
     sleep_then_mark.delay(30, str(path), "long")
@@ -81,7 +92,7 @@ def test_second_signal_is_a_cold_shutdown(runworker, tmp_path):
         os.kill(child, 0)
 
 
-def test_prefork_time_limits_and_replacement_of_the_killed_child(runworker, tmp_path):
+def test_prefork_time_limits_and_replacement_of_the_killed_child(runworker: StartWorker, tmp_path: Path) -> None:
     worker = runworker("-P", "prefork", "-c", "1", "--soft-time-limit", "0.5", "--time-limit", "1.5")
 
     assert soft_limited.delay(1.0).get(timeout=20) == "soft"
@@ -97,7 +108,7 @@ def test_prefork_time_limits_and_replacement_of_the_killed_child(runworker, tmp_
     assert len(inits) == 2 and inits[0] != inits[1]
 
 
-def test_sigkill_of_a_child_fails_the_task_with_worker_lost_error(runworker, tmp_path):
+def test_sigkill_of_a_child_fails_the_task_with_worker_lost_error(runworker: StartWorker, tmp_path: Path) -> None:
     path = tmp_path / "marks"
     worker = runworker("-P", "prefork", "-c", "1")
     result = sleep_then_mark.delay(30, str(path), "killed")
@@ -112,7 +123,7 @@ def test_sigkill_of_a_child_fails_the_task_with_worker_lost_error(runworker, tmp
     assert not Message.objects.exists()  # acked at start: not redelivered
 
 
-def test_sigkill_with_acks_late_and_reject_on_worker_lost_runs_it_again(runworker, tmp_path):
+def test_sigkill_with_acks_late_and_reject_on_worker_lost_runs_it_again(runworker: StartWorker, tmp_path: Path) -> None:
     path = tmp_path / "marks"
     worker = runworker("-P", "prefork", "-c", "1")
     result = late_and_requeued.delay(str(path), 1.0)
@@ -127,7 +138,7 @@ def test_sigkill_with_acks_late_and_reject_on_worker_lost_runs_it_again(runworke
 
 
 @pytest.mark.parametrize("limit", [("--max-tasks-per-child", "1"), ("--max-memory-per-child", "1")])
-def test_children_are_replaced_past_their_task_or_memory_limit(runworker, tmp_path, limit):
+def test_children_are_replaced_past_their_task_or_memory_limit(runworker: StartWorker, tmp_path: Path, limit: tuple[str, str]) -> None:
     runworker("-P", "prefork", "-c", "1", *limit)
 
     pids = [pid.delay().get(timeout=20) for _ in range(3)]
@@ -136,7 +147,7 @@ def test_children_are_replaced_past_their_task_or_memory_limit(runworker, tmp_pa
     assert len([e for e in lines(tmp_path / "events") if e.startswith("process_init")]) >= 3
 
 
-def test_children_exit_when_the_worker_is_killed(runworker, app):
+def test_children_exit_when_the_worker_is_killed(runworker: StartWorker, app: Celery) -> None:
     worker = runworker("-P", "prefork", "-c", "2")
     stats = app.control.inspect(timeout=2, destination=[worker.hostname]).stats()[worker.hostname]
     children = stats["pool"]["processes"]
@@ -148,7 +159,7 @@ def test_children_exit_when_the_worker_is_killed(runworker, app):
     wait_until("the pool processes to exit", lambda: not any(map(_alive, [fork_server, *children])), 10)
 
 
-def test_revoke_terminate_kills_the_running_task(runworker, tmp_path, app):
+def test_revoke_terminate_kills_the_running_task(runworker: StartWorker, tmp_path: Path, app: Celery) -> None:
     path = tmp_path / "marks"
     worker = runworker("-P", "prefork", "-c", "1")
     result = sleep_then_mark.delay(30, str(path), "terminated")
@@ -165,7 +176,7 @@ def test_revoke_terminate_kills_the_running_task(runworker, tmp_path, app):
     assert add.delay(1, 2).get(timeout=20) == 3, worker.output()
 
 
-def test_remote_shutdown_stops_the_worker_warm(runworker, app):
+def test_remote_shutdown_stops_the_worker_warm(runworker: StartWorker, app: Celery) -> None:
     worker = runworker("-P", "solo")
     assert app.control.inspect(timeout=2, destination=[worker.hostname]).ping() == {
         worker.hostname: {"ok": "pong"}
@@ -177,7 +188,7 @@ def test_remote_shutdown_stops_the_worker_warm(runworker, app):
     assert "Got shutdown from remote" in worker.output()
 
 
-def test_until_empty_exits_zero_once_the_queues_are_empty(runworker, tmp_path):
+def test_until_empty_exits_zero_once_the_queues_are_empty(runworker: StartWorker, tmp_path: Path) -> None:
     path = tmp_path / "marks"
     for value in range(3):
         mark.delay(str(path), value)
