@@ -277,3 +277,34 @@ def test_acks_late_failure_without_acks_on_failure_is_rejected(app: Celery) -> N
 
     assert result.state == states.FAILURE
     assert Message.objects.get().status == Message.Status.DEAD
+
+
+def test_protocol_1_message_runs(app: Celery) -> None:
+    task_id = str(uuid.uuid4())
+    with Connection("django://") as conn:
+        Producer(conn.default_channel).publish(
+            {"task": add.name, "id": task_id, "args": [4, 5], "kwargs": {}, "retries": 0, "eta": None},
+            exchange="", routing_key="celery", serializer="json",
+        )
+
+    assert drain(app) == 1
+
+    assert app.AsyncResult(task_id).get(timeout=1) == 9
+
+
+def test_content_type_outside_accept_content_is_kept_as_dead(app: Celery) -> None:
+    add.apply_async((1, 1), serializer="pickle")
+
+    assert drain(app) == 0
+
+    assert Message.objects.get().status == Message.Status.DEAD
+
+
+def test_chain_in_the_message_runs_step_by_step(app: Celery, tmp_path: Path) -> None:
+    # The wire form of chain(a, b, c): a's message carries [c, b] (next step last).
+    path = tmp_path / "steps"
+    mark.apply_async((str(path), "first"), chain=[mark.si(str(path), "third"), mark.si(str(path), "second")])
+
+    assert drain(app) == 3
+
+    assert lines(path) == ["first", "second", "third"]
