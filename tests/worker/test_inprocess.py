@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Iterator
@@ -111,3 +112,13 @@ def test_nodename_expands_like_celery() -> None:
     assert nodename("w1@%h", "george.example.com") == "w1@george.example.com"
     assert nodename("w1@%n.%d", "george.example.com") == "w1@george.example.com"
     assert nodename("w1", "george.example.com") == "celery@w1"
+
+
+@pytest.mark.slow
+def test_start_worker_with_the_prefork_pool(app: Celery) -> None:
+    from tests.worker.proj.tasks import pid
+
+    with start_worker(app, pool="prefork", concurrency=2, perform_ping_check=False) as worker:
+        pids = {pid.delay().get(timeout=10) for _ in range(4)}
+        children = set(worker.pool.processes)
+    assert pids <= children and os.getpid() not in pids
