@@ -9,6 +9,7 @@ and default is Celery 5.6's. Keys Celery knows for backends we do not have
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any, Iterator, Mapping
 
@@ -138,9 +139,15 @@ class Settings(dict):
         try:
             return super().__getitem__(key)
         except KeyError:
-            if key in self._defaults:
-                return self._defaults[key]
-            raise
+            if key not in self._defaults:
+                raise
+            default = self._defaults[key]
+            if isinstance(default, (dict, list)):
+                # A copy of its own, kept: code that mutates
+                # conf.broker_transport_options must not change every app's.
+                default = copy.deepcopy(default)
+                dict.__setitem__(self, key, default)
+            return default
 
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):

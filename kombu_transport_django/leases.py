@@ -19,7 +19,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, OperationalError, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -36,17 +36,35 @@ LEASED = Message.Status.LEASED
 DEAD = Message.Status.DEAD
 
 
+#: errors a deadlock victim or lock-wait timeout raises (MySQL/MariaDB
+#: 1213 and 1205, PostgreSQL 40P01): the statement can simply run again.
+RETRYABLE_LOCK_ERRORS = ("1213", "1205", "40P01", "deadlock")
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = f"{getattr(exc, 'args', '')} {getattr(getattr(exc, '__cause__', None), 'sqlstate', '')}"
+    return any(code in text.lower() for code in RETRYABLE_LOCK_ERRORS)
+
+
 def ack(using: str, row_id: int, token: str) -> bool:
     """Delete an acked message; False if the lease was lost meanwhile.
 
     One plain DELETE: the ORM's ``delete()`` would first collect the rows
-    inside a transaction, tripling the cost of the hottest statement.
+    inside a transaction, tripling the cost of the hottest statement. It is
+    guarded by the lease owner, so a deadlock victim is retried as is.
     """
     connection = connections[using]
     table = connection.ops.quote_name(Message._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s", [row_id, token])
-        return cursor.rowcount == 1
+    for attempt in range(3):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s", [row_id, token])
+                return cursor.rowcount == 1
+        except OperationalError as exc:
+            if attempt == 2 or connection.in_atomic_block or not _is_lock_conflict(exc):
+                raise
+            logger.warning("ack id=%s hit a lock conflict (%s); retrying", row_id, exc)
+    return False
 
 
 def release(using: str, row_id: int, token: str) -> bool:
@@ -64,16 +82,17 @@ def release_all(using: str, token: str) -> int:
     The delivery is not counted against ``max_redeliveries``: the consumer
     handed the message back without trying it.
     """
-    return (
-        Message.objects.using(using)
-        .filter(lease_owner=token, status=LEASED)
-        .update(
+    with _maintenance_transaction(using):
+        return _lock_unlocked(_held_by(using, token), using, limit=100_000).update(
             status=READY,
             lease_owner=None,
             leased_until=None,
             delivery_count=Greatest(F("delivery_count") - 1, 0),
         )
-    )
+
+
+def _held_by(using: str, token: str) -> Any:
+    return Message.objects.using(using).filter(lease_owner=token, status=LEASED)
 
 
 def bury(using: str, row_id: int, reason: str, token: str | None = None) -> bool:
@@ -98,17 +117,25 @@ def _maintenance_transaction(using: str) -> Any:
     return contextlib.nullcontext()
 
 
-def _unlocked_ids(rows: Any, using: str, limit: int = 1000) -> list[int]:
-    """Ids of ``rows`` that no other transaction holds, locked until commit.
+def _lock_unlocked(rows: Any, using: str, limit: int = 1000) -> Any:
+    """``rows`` that no other transaction holds, locked until commit.
 
-    The maintenance statements must never wait for (or deadlock with) a
-    claim or an ack working on the same rows: those rows are in use anyway,
-    and the next beat sees them again.
+    Returns a queryset by primary key only. The maintenance statements must
+    never wait for (or deadlock with) a claim or an ack on the same rows:
+    those rows are in use anyway, and the next beat sees them again. Once
+    locked, rows are updated through the primary key alone: InnoDB takes
+    index-entry locks in the order a statement walks its index, and a
+    statement walking a secondary index locks in the reverse order of a
+    DELETE by id, which is how the heartbeat used to deadlock with acks.
+    SQLite locks nothing, so there the original conditions stay as a guard.
     """
     connection = connections[using]
+    model = rows.model
     if connection.features.has_select_for_update_skip_locked:
-        rows = rows.select_for_update(skip_locked=True)
-    return list(rows.order_by("id").values_list("id", flat=True)[:limit])
+        ids = list(rows.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:limit])
+        return model.objects.using(using).filter(pk__in=ids) if ids else model.objects.none()
+    ids = list(rows.order_by("pk").values_list("pk", flat=True)[:limit])
+    return rows.filter(pk__in=ids) if ids else model.objects.none()
 
 
 def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[int, int]:
@@ -118,12 +145,9 @@ def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[in
     """
     released = buried = 0
     with _maintenance_transaction(using):
-        lapsed = Message.objects.using(using).filter(status=LEASED, leased_until__lt=now)
-        ids = _unlocked_ids(lapsed, using)
-        if not ids:
-            return 0, 0
-        # Re-check the condition: on SQLite nothing was locked.
-        lapsed = Message.objects.using(using).filter(id__in=ids, status=LEASED, leased_until__lt=now)
+        lapsed = _lock_unlocked(
+            Message.objects.using(using).filter(status=LEASED, leased_until__lt=now), using
+        )
         if max_redeliveries is not None:
             buried = lapsed.filter(delivery_count__gte=max_redeliveries).update(
                 status=DEAD,
@@ -134,6 +158,7 @@ def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[in
                     f"consumer died or lost its lease (max_redeliveries={max_redeliveries})"
                 ),
             )
+            lapsed = lapsed.exclude(status=DEAD)
         released = lapsed.update(status=READY, lease_owner=None, leased_until=None)
     if released or buried:
         logger.warning("lapsed leases released=%s buried=%s", released, buried)
@@ -144,8 +169,7 @@ def drop_expired(using: str, now: dt.datetime) -> int:
     """Delete messages past their queue's TTL and queues past ``x-expires``."""
     with _maintenance_transaction(using):
         expired = Message.objects.using(using).filter(expires_at__lt=now, status=READY)
-        ids = _unlocked_ids(expired, using)
-        dropped = Message.objects.using(using).filter(id__in=ids, status=READY).delete()[0] if ids else 0
+        dropped = _lock_unlocked(expired, using).delete()[0]
     stale = []
     for name, last_seen, expires_ms in Queue.objects.using(using).filter(
         expires_ms__isnull=False
@@ -158,6 +182,17 @@ def drop_expired(using: str, now: dt.datetime) -> int:
         Queue.objects.using(using).filter(name__in=stale).delete()
         logger.info("expired queues deleted=%s", len(stale))
     return dropped
+
+
+def forget_consumers(using: str, before: dt.datetime) -> int:
+    """Delete consumer rows silent since ``before``: they are only history.
+
+    Locked by id first (skipping live ones being updated), for the reason
+    given in :func:`_lock_unlocked`.
+    """
+    with _maintenance_transaction(using):
+        silent = Consumer.objects.using(using).filter(heartbeat_at__lt=before)
+        return _lock_unlocked(silent, using).delete()[0]
 
 
 class Heartbeat:
@@ -223,19 +258,17 @@ class Heartbeat:
             Queue.objects.using(using).filter(name__in=queues).update(last_seen_at=now)
         reap(using, now, self.options.max_redeliveries)
         drop_expired(using, now)
-        # Consumers gone for ten lease periods are only history.
-        Consumer.objects.using(using).filter(
-            heartbeat_at__lt=now - dt.timedelta(seconds=10 * self.options.lease_seconds)
-        ).delete()
+        forget_consumers(using, now - dt.timedelta(seconds=10 * self.options.lease_seconds))
 
 
 def renew(using: str, token: str, now: dt.datetime, until: dt.datetime, queues: list[str]) -> int:
-    """Heartbeat of one consumer token: extend its leases, record it alive."""
-    renewed = (
-        Message.objects.using(using)
-        .filter(lease_owner=token, status=LEASED)
-        .update(leased_until=until)
-    )
+    """Heartbeat of one consumer token: extend its leases, record it alive.
+
+    Rows are locked by id first, skipping any that an ack or reject is
+    working on (see :func:`_lock_unlocked`).
+    """
+    with _maintenance_transaction(using):
+        renewed = _lock_unlocked(_held_by(using, token), using, limit=100_000).update(leased_until=until)
     updated = Consumer.objects.using(using).filter(token=token).update(
         heartbeat_at=now, queues=",".join(queues)
     )

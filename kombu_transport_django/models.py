@@ -85,8 +85,11 @@ class Message(models.Model):
                 fields=["queue", "status", "-priority", "available_at", "id"],
                 name="django_kombu_msg_claim",
             ),
+            # Leased rows: the reaper (by expiry) and a consumer's renewals
+            # (status=leased, then lease_owner, a few rows). No index on
+            # lease_owner alone: MariaDB would run acks through it and
+            # deadlock them against renewals (see leases._lock_unlocked).
             models.Index(fields=["status", "leased_until"], name="django_kombu_msg_lease"),
-            models.Index(fields=["lease_owner"], name="django_kombu_msg_owner"),
             models.Index(fields=["expires_at"], name="django_kombu_msg_expires"),
             models.Index(fields=["task_id"], name="django_kombu_msg_task"),
         ]
