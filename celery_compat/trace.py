@@ -184,7 +184,8 @@ def _dispatch(ctx: Any, sig: Any, args: tuple[Any, ...], options: dict[str, Any]
     if ctx.is_eager:
         sig.apply(args, **options)
     else:
-        ctx.children.append(sig.apply_async(args, **options))
+        # Publishing from a running task records the child (publish.py).
+        sig.apply_async(args, **options)
 
 
 def _call_errbacks(task: Task, ctx: Any, exc: BaseException, einfo: ExceptionInfo) -> None:

@@ -213,8 +213,7 @@ def test_links_run_after_success(app: Celery) -> None:
 
     assert drain(app) == 2
 
-    # (A set: trace.py records the callback twice in children, reported.)
-    [child_id] = {child.id for child in result.children}
+    [child_id] = [child.id for child in result.children]
     assert app.AsyncResult(child_id).get(timeout=1) == [[5, "linked"], {}]
 
 
