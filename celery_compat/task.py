@@ -446,8 +446,10 @@ def autoretry(task: Task, run: Callable[..., Any]) -> Callable[..., Any]:
         except autoretry_for as exc:
             options = dict(retry_kwargs)
             if task.retry_backoff:
-                factor = 1 if task.retry_backoff is True else int(task.retry_backoff)
-                countdown = min(task.retry_backoff_max, factor * (2 ** task.request.retries))
+                # Celery's factor is int(max(1.0, retry_backoff)): a fraction
+                # below 1 still backs off by 1, 2, 4 … seconds
+                factor = int(max(1.0, float(task.retry_backoff)))
+                countdown = min(int(task.retry_backoff_max), factor * (2 ** task.request.retries))
                 if task.retry_jitter:
                     countdown = random.randrange(countdown + 1)
                 options["countdown"] = countdown
