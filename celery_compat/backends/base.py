@@ -16,6 +16,7 @@ with the pickle serializer); any other state stores what it is given.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -36,11 +37,6 @@ __all__ = ["BaseBackend"]
 
 #: Serializers that can store exception objects as they are.
 EXCEPTION_ABLE_CODECS = frozenset({"pickle"})
-
-E_CHORDS_NOT_YET = (
-    "Chords are not implemented by celery_compat's {0} yet: apply_chord and on_chord_part_return "
-    "come with the canvas work."
-)
 
 
 class _NoCache(dict):
@@ -70,6 +66,8 @@ class BaseBackend:
     def __init__(self, app: Any, serializer: str | None = None, accept: Iterable[str] | None = None,
                  max_cached_results: int | None = None, url: str | None = None, **kwargs: Any) -> None:
         self.app = app
+        self._chord_lock = threading.Lock()
+        self._chord_counters: dict[str, list[Any]] = {}
         conf = app.conf
         self.serializer: str = serializer or conf.result_serializer
         # Also checks the serializer exists (kombu's SerializerNotInstalled).
@@ -190,10 +188,11 @@ class BaseBackend:
     def mark_as_done(self, task_id: str, result: Any, request: Any = None, store_result: bool = True,
                      state: str = states.SUCCESS) -> None:
         """Store the return value, unless the request asked to ignore it."""
-        if store_result and not getattr(request, "ignore_result", False):
-            self.store_result(task_id, result, state, request=request)
-        if request is not None and getattr(request, "chord", None):
-            self.on_chord_part_return(request, state, result)
+        def store() -> None:
+            if store_result and not getattr(request, "ignore_result", False):
+                self.store_result(task_id, result, state, request=request)
+
+        self._store_chord_part(store, request, state, result)
 
     def mark_as_failure(self, task_id: str, exc: BaseException, traceback: str | None = None,
                         request: Any = None, store_result: bool = True, call_errbacks: bool = True,
@@ -203,10 +202,11 @@ class BaseBackend:
         Unlike Celery's, this does not fail the rest of the chain nor call
         errbacks: the worker (``celery_compat.trace``) does both.
         """
-        if store_result:
-            self.store_result(task_id, exc, state, traceback=traceback, request=request)
-        if request is not None and getattr(request, "chord", None):
-            self.on_chord_part_return(request, state, exc)
+        def store() -> None:
+            if store_result:
+                self.store_result(task_id, exc, state, traceback=traceback, request=request)
+
+        self._store_chord_part(store, request, state, exc)
 
     def mark_as_retry(self, task_id: str, exc: BaseException, traceback: str | None = None,
                       request: Any = None, store_result: bool = True, state: str = states.RETRY) -> Any:
@@ -219,10 +219,12 @@ class BaseBackend:
         from ..exceptions import TaskRevokedError
 
         exc = TaskRevokedError(reason)
-        if store_result:
-            self.store_result(task_id, exc, state, traceback=None, request=request)
-        if request is not None and getattr(request, "chord", None):
-            self.on_chord_part_return(request, state, exc)
+
+        def store() -> None:
+            if store_result:
+                self.store_result(task_id, exc, state, traceback=None, request=request)
+
+        self._store_chord_part(store, request, state, exc)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -348,16 +350,100 @@ class BaseBackend:
         self._cache.pop(group_id, None)
         self._delete_group(group_id)
 
-    # -- chords (with the canvas work) ------------------------------------------------
+    # -- chords ---------------------------------------------------------------------------
+    #
+    # A chord's header tasks carry the body in their request (``chord``) and
+    # the header's group id (``group``). ``apply_chord`` starts a counter of
+    # the header tasks; each header completion (success, failure, revoke)
+    # decrements it; the completion that brings it to 0 publishes the body
+    # with the header's values, or fails the body with a ``ChordError``.
+    # This base keeps counters in the process (right for the memory
+    # backend); the database backend keeps them in ``ChordCounter`` rows.
 
     def ensure_chords_allowed(self) -> None:
         pass
 
     def apply_chord(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(E_CHORDS_NOT_YET.format(type(self).__name__))
+        """Start the counter of the chord whose header is ``header_result_args`` (a GroupResult or its args)."""
+        header = self._header_result(header_result_args)
+        with self._chord_lock:
+            self._chord_counters[header.id] = [len(header.results), header]
+
+    def _header_result(self, header_result_args: Any) -> Any:
+        from ..result import GroupResult
+
+        if isinstance(header_result_args, GroupResult):
+            return header_result_args
+        return GroupResult(*header_result_args, app=self.app)
+
+    def _chord_part_done(self, request: Any) -> Any:
+        """Count one header task of ``request.group`` done; the header ``GroupResult`` if it was the last."""
+        with self._chord_lock:
+            entry = self._chord_counters.get(request.group)
+            if entry is None:
+                return None
+            entry[0] -= 1
+            if entry[0] > 0:
+                return None
+            del self._chord_counters[request.group]
+            return entry[1]
+
+    def _store_chord_part(self, store: Callable[[], None], request: Any, state: str, result: Any) -> None:
+        """``store()`` the result; if the task is a chord header part, count it (together, where possible)."""
+        store()
+        if request is not None and getattr(request, "chord", None):
+            self.on_chord_part_return(request, state, result)
 
     def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(E_CHORDS_NOT_YET.format(type(self).__name__))
+        """A header task of ``request.group`` finished: publish the body if it was the last one."""
+        header = self._chord_part_done(request)
+        if header is not None:
+            self.trigger_chord_body(request.chord, header)
+
+    def trigger_chord_body(self, callback: Any, header: Any) -> None:
+        """Publish the body with the header's values, or store its failure if a header task failed."""
+        from ..canvas import maybe_signature
+        from ..exceptions import ChordError
+        from ..result import allow_join_result
+
+        body = maybe_signature(callback, app=self.app)
+        try:
+            with allow_join_result():
+                values = header.join(timeout=self.app.conf.result_chord_join_timeout, propagate=True)
+        except Exception as exc:
+            self.chord_error_from_stack(body, ChordError(repr(exc)))
+            return
+        body.delay(values)
+
+    def chord_error_from_stack(self, callback: Any, exc: BaseException | None = None) -> None:
+        """Store ``exc`` as the failure of the chord body (each task of a group body), call its errbacks."""
+        from ..canvas import group, maybe_signature
+        from ..context import Context
+        from ..trace import _is_new_style
+
+        app = self.app
+        body = maybe_signature(callback, app=app)
+        targets = body.tasks if isinstance(body, group) else [body]
+        for target in targets:
+            later = [(s.get("options") or {}).get("task_id") for s in target.options.get("chain") or ()]
+            for task_id in [target.id, *later]:
+                if task_id:
+                    self.store_result(task_id, exc, states.FAILURE)
+            request = Context(id=target.id, task=target.task, args=list(target.args), kwargs=target.kwargs,
+                              group=target.options.get("group_id"), root_id=target.options.get("root_id"),
+                              parent_id=target.options.get("parent_id"), called_directly=False)
+            for errback in target.options.get("link_error") or ():
+                sig = maybe_signature(errback, app=app)
+                task = app.tasks.get(sig.task)
+                try:
+                    if task is not None and _is_new_style(task):
+                        task(request, exc, None)
+                    else:
+                        sig.apply_async((target.id,))
+                except Exception:
+                    import logging
+
+                    logging.getLogger(__name__).exception("Chord errback %s raised", sig.task)
 
     def set_chord_size(self, group_id: str, chord_size: int) -> None:
         pass

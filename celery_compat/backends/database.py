@@ -26,12 +26,13 @@ with READ COMMITTED (under REPEATABLE READ, wait outside ``atomic()``).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections, router
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, router, transaction
 
 from .rows import RowFormat
 from .waiting import PgResultWaiter, PollingWaiter, Waiter
@@ -151,6 +152,48 @@ class DatabaseBackend(RowFormat):
 
     def _delete_group(self, group_id: str) -> None:
         self.GroupModel._default_manager.filter(group_id=group_id).delete()
+
+    # -- chords ---------------------------------------------------------------------
+
+    def apply_chord(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
+        """Create the ``ChordCounter`` of the header (before the header is published)."""
+        header = self._header_result(header_result_args)
+        content = json.dumps([result.as_tuple() for result in header.results])
+        alias = router.db_for_write(self.ChordCounterModel)
+        self._retrying(alias, self.ChordCounterModel._default_manager.using(alias).create,
+                       group_id=header.id, sub_tasks=content, count=len(header.results))
+
+    def _chord_part_done(self, request: Any) -> Any:
+        """Decrement the counter under ``SELECT ... FOR UPDATE``; at 0 delete it and return the header."""
+        model = self.ChordCounterModel
+        alias = router.db_for_write(model)
+        with transaction.atomic(using=alias):
+            counter = model._default_manager.using(alias).select_for_update().filter(group_id=request.group).first()
+            if counter is None:
+                logger.warning("Chord part of group %s returned, but no chord counter exists", request.group)
+                return None
+            counter.count -= 1
+            if counter.count > 0:
+                model._default_manager.using(alias).filter(pk=counter.pk).update(count=counter.count)
+                return None
+            model._default_manager.using(alias).filter(pk=counter.pk).delete()
+            return counter.group_result(app=self.app)
+
+    def _store_chord_part(self, store: Callable[[], None], request: Any, state: str, result: Any) -> None:
+        """Store the header task's result and count it in one transaction; then publish the body if last."""
+        if request is None or not getattr(request, "chord", None):
+            store()
+            return
+        alias = router.db_for_write(self.TaskModel)
+
+        def store_and_count() -> Any:
+            with transaction.atomic(using=alias):
+                store()
+                return self._chord_part_done(request)
+
+        header = self._retrying(alias, store_and_count)
+        if header is not None:
+            self.trigger_chord_body(request.chord, header)
 
     # -- maintenance ----------------------------------------------------------------
 

@@ -1,0 +1,67 @@
+"""Tasks of the canvas tests (shared: every test app has them)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from celery_compat import shared_task
+
+
+class MyErr(Exception):
+    """What ``boom`` raises; rebuilt from its args on the client side."""
+
+
+@shared_task
+def add(x: Any, y: Any) -> Any:
+    return x + y
+
+
+@shared_task
+def tsum(xs: list[Any]) -> Any:
+    return sum(xs)
+
+
+@shared_task
+def boom(*args: Any) -> None:
+    raise MyErr("boom", 42)
+
+
+@shared_task
+def echo(*args: Any, **kwargs: Any) -> list[Any]:
+    return [list(args), kwargs]
+
+
+@shared_task
+def sleeper(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@shared_task(bind=True)
+def fields(self: Any, *args: Any) -> dict[str, Any]:
+    """The workflow fields of the request."""
+    r = self.request
+    return {"id": r.id, "group": r.group, "group_index": r.group_index, "root_id": r.root_id,
+            "parent_id": r.parent_id, "args": list(args)}
+
+
+@shared_task
+def append(path: str, value: Any) -> Any:
+    with open(path, "a") as fh:
+        fh.write(f"{value}\n")
+    return value
+
+
+@shared_task
+def errback_new(request: Any, exc: BaseException, traceback: Any) -> None:
+    """New-style errback: records the request id and the exception in ``ERRBACKS``."""
+    ERRBACKS.append((request.id, repr(exc), type(exc).__name__))
+
+
+@shared_task
+def errback_old(task_id: str) -> str:
+    return task_id
+
+
+ERRBACKS: list[tuple[str, str, str]] = []
