@@ -196,7 +196,9 @@ class Signature(dict):
                **kwargs: Any) -> Any:
         """Fix the task id (and place in a workflow) now; returns the result to be."""
         opts = self.options
-        task_id = opts.setdefault("task_id", _id or _uuid())
+        if _id:
+            opts["task_id"] = _id
+        task_id = opts.setdefault("task_id", _uuid())
         for key, value in zip(_FREEZE_KEYS, (group_id, chord, group_index, root_id, parent_id)):
             if value is not None:
                 opts[key] = value
@@ -493,7 +495,9 @@ class group(Signature):
         """Fix the group id and every task's id; returns the ``GroupResult``."""
         from .result import GroupResult
 
-        gid = self.options.setdefault("task_id", _id or _uuid())
+        if _id:
+            self.options["task_id"] = _id
+        gid = self.options.setdefault("task_id", _uuid())
         results = [
             task.freeze(group_id=gid, chord=chord, group_index=i, root_id=root_id, parent_id=parent_id)
             for i, task in enumerate(self.tasks)

@@ -65,3 +65,17 @@ def errback_old(task_id: str) -> str:
 
 
 ERRBACKS: list[tuple[str, str, str]] = []
+
+
+@shared_task(bind=True)
+def replace_with_add(self: Any, x: int) -> Any:
+    """Z1: replaced by ``add(x, 100)``."""
+    return self.replace(add.s(x, 100))
+
+
+@shared_task(bind=True)
+def replace_with_group(self: Any) -> Any:
+    """Z1: replaced by a group: the caller gets the list."""
+    from celery_compat import group
+
+    return self.replace(group(add.s(1, 1), add.s(1, 2)))

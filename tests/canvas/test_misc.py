@@ -1,0 +1,114 @@
+"""chunks, xmap, xstarmap, from_dict, clone, ``~sig``, Task.replace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from celery_compat import Celery, chain, chord, chunks, group, maybe_signature, signature, states
+from celery_compat.canvas import Signature, xmap, xstarmap
+from celery_compat.exceptions import ImproperlyConfigured
+from celery_compat.testing import drain, start_worker
+from tests.canvas.tasks import add, replace_with_add, replace_with_group, tsum
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_xmap_xstarmap_and_task_shortcuts(app: Celery) -> None:
+    r1 = xmap(tsum.s(), [[1, 2], [3, 4]]).delay()
+    r2 = xstarmap(add.s(), [(1, 2), (3, 4)]).delay()
+    r3 = add.starmap([(5, 5)]).delay()
+    r4 = tsum.map([[1], [2, 3]]).delay()
+    drain(app)
+    assert r1.get(timeout=1) == [3, 7]
+    assert r2.get(timeout=1) == [3, 7]
+    assert r3.get(timeout=1) == [10]
+    assert r4.get(timeout=1) == [1, 5]
+
+
+def test_starmap_message_shape(app: Celery) -> None:
+    sig = add.starmap([(1, 2)])
+    assert sig["task"] == "celery.starmap"
+    assert sig.args == () and sig.kwargs["it"] == [(1, 2)]
+    assert sig.kwargs["task"]["task"] == add.name
+
+
+def test_chunks(app: Celery) -> None:
+    g = add.chunks([(i, i) for i in range(5)], 2).delay()
+    assert len(g.results) == 3
+    drain(app)
+    assert g.get(timeout=1) == [[0, 2], [4, 6], [8]]
+    assert isinstance(chunks(add.s(), [(1, 1)], 1).group(), group)
+
+
+def test_from_dict_dispatches_on_subtask_type(app: Celery) -> None:
+    c = chain(add.s(1, 1), add.s(2))
+    g = group(add.s(1, 1), add.s(2, 2))
+    h = chord([add.s(1, 1)], tsum.s())
+    for sig, cls in ((c, chain), (g, group), (h, chord)):
+        back = signature(json.loads(json.dumps(sig)), app=app)
+        assert type(back) is cls
+        assert json.loads(json.dumps(back)) == json.loads(json.dumps(sig))
+    ch = Signature.from_dict(json.loads(json.dumps(chunks(add.s(), [(1, 1)], 1))), app=app)
+    assert type(ch) is chunks
+    assert maybe_signature(None) is None
+    assert type(maybe_signature(dict(add.s(1, 1)), app=app)) is Signature
+
+
+def test_clone_is_deep_and_freeze_fixes_ids(app: Celery) -> None:
+    c = chain(add.s(1), add.s(2))
+    copy_ = c.clone()
+    copy_.tasks[0].set(countdown=5)
+    assert "countdown" not in c.tasks[0].options
+    r = c.freeze()
+    assert c.tasks[-1].id == r.id and c.tasks[0].id == r.parent.id
+    s = add.s(1)
+    assert s.clone((2,)).args == (2, 1)
+    assert add.si(1, 1).clone((2,)).args == (1, 1)
+    g = group(add.s(1, 1), add.s(2, 2))
+    gr = g.freeze()
+    assert [t.options["group_id"] for t in g.tasks] == [gr.id, gr.id]
+    assert [t.options["group_index"] for t in g.tasks] == [0, 1]
+
+
+def test_invert_applies_and_waits(app: Celery) -> None:
+    with start_worker(app, perform_ping_check=False):
+        assert ~add.s(2, 2) == 4
+        assert ~(add.s(1, 1) | add.s(1)) == 3
+
+
+def test_z1_replace_keeps_the_callers_id(app: Celery) -> None:
+    r = replace_with_add.delay(1)
+    drain(app)
+    assert r.get(timeout=1) == 101
+    assert r.state == states.SUCCESS
+
+
+def test_z1_replace_with_a_group_gives_the_list(app: Celery) -> None:
+    r = replace_with_group.delay()
+    drain(app)
+    assert r.get(timeout=1) == [2, 3]
+
+
+def test_replace_in_a_chain_and_in_a_chord(app: Celery) -> None:
+    r = (replace_with_add.s(1) | add.s(1)).delay()
+    h = chord([replace_with_add.s(1), add.s(1, 1)], tsum.s()).delay()
+    drain(app)
+    assert r.get(timeout=1) == 102
+    assert h.get(timeout=1) == 103
+
+
+def test_replace_eager(eager_app: Celery) -> None:
+    assert replace_with_add.delay(1).get() == 101
+
+
+def test_replace_refuses_a_signature_in_a_chord(app: Celery) -> None:
+    replace_with_add.push_request(id="x", called_directly=False)
+    try:
+        with pytest.raises(ImproperlyConfigured):
+            replace_with_add.replace(add.s(1, 1).set(chord=tsum.s()))
+        with pytest.raises(ImproperlyConfigured):
+            replace_with_add.replace(chain())
+    finally:
+        replace_with_add.pop_request()
