@@ -308,7 +308,68 @@ class Task:
     def si(self, *args: Any, **kwargs: Any) -> Any:
         return self.signature(args, kwargs, immutable=True)
 
+    def map(self, it: Any) -> Any:
+        """``xmap``: one ``celery.map`` message calling this task for each item of ``it``."""
+        from .canvas import xmap
+
+        return xmap(self.s(), it, app=self.app)
+
+    def starmap(self, it: Any) -> Any:
+        """``xstarmap``: one ``celery.starmap`` message calling this task with each item's args."""
+        from .canvas import xstarmap
+
+        return xstarmap(self.s(), it, app=self.app)
+
+    def chunks(self, it: Any, n: int) -> Any:
+        """``chunks``: ``it`` in parts of ``n`` items, one ``celery.starmap`` message per part."""
+        from .canvas import chunks
+
+        return chunks(self.s(), it, n, app=self.app)
+
     # -- inside a running task -------------------------------------------------
+
+    def replace(self, sig: Any) -> Any:
+        """Replace this running task by ``sig``: same task id, same callbacks, chain and chord.
+
+        The caller's result becomes ``sig``'s result. A group is first
+        chained with ``celery.accumulate`` (its result: the list). In a
+        worker this raises ``Ignore`` (this execution stores nothing); in
+        eager mode it returns the replacement's value.
+
+        Raises:
+            ImproperlyConfigured: ``sig`` is in a chord, or an empty chain.
+        """
+        from .canvas import chain, group, maybe_signature
+        from .exceptions import ImproperlyConfigured
+
+        sig = maybe_signature(sig, app=self.app)
+        request = self.request
+        if sig.options.get("chord") is not None:
+            raise ImproperlyConfigured("A signature replacing a task must not be part of a chord")
+        if isinstance(sig, chain) and not sig.tasks:
+            raise ImproperlyConfigured("Cannot replace with an empty chain")
+        if isinstance(sig, group):
+            sig = sig | self.app.tasks["celery.accumulate"].s(index=0)
+        for callback in request.callbacks or ():
+            sig.link(maybe_signature(callback, app=self.app))
+        for errback in request.errbacks or ():
+            sig.link_error(maybe_signature(errback, app=self.app))
+        if not isinstance(sig, chain):
+            sig.options["replaced_task_nesting"] = (request.replaced_task_nesting or 0) + 1
+        rest = [maybe_signature(step, app=self.app) for step in reversed(request.chain or ())]
+        if rest:
+            # The chord/group place belongs to the last remaining step (already frozen).
+            sig.freeze(request.id, root_id=request.root_id)
+            sig = chain(sig, *rest, app=self.app)
+        else:
+            sig.freeze(request.id, group_id=request.group, chord=request.chord,
+                       group_index=request.group_index, root_id=request.root_id)
+        self.on_replace(sig)
+        if request.is_eager:
+            return sig.apply().get(disable_sync_subtasks=False)
+        sig.apply_async(parent_id=request.parent_id)
+        raise Ignore("Replaced by new task")
+
 
     def retry(
         self,
