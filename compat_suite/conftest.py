@@ -1,0 +1,67 @@
+"""The ``impl`` fixture: each scenario runs once per implementation.
+
+Run with ``python -m pytest compat_suite`` (``pytest.ini`` collects only
+``tests/``). The workers live for the whole session, on one test database
+(``tests.settings``; ``DATABASE_URL`` picks the vendor).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from compat_suite.parity import (  # noqa: F401  the parity table plugin's hooks
+    pytest_runtest_makereport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
+from compat_suite.runtimes import IMPLEMENTATIONS, RUNTIMES
+
+_started: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment: Any, django_db_blocker: Any) -> Iterator[None]:
+    """The test database, created for the session.
+
+    pytest-django only creates databases that ``django_db`` markers ask
+    for; the scenarios have none (the workers outlive the tests, so no
+    per-test transaction or flush), hence this override.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def _database(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """The test database stays open for the session: the workers outlive tests."""
+    with django_db_blocker.unblock():
+        yield
+
+
+@pytest.fixture(scope="session")
+def _runtimes(_database: None) -> Iterator[dict[str, Any]]:
+    yield _started
+    for runtime in reversed(list(_started.values())):
+        runtime.stop()
+    _started.clear()
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl(request: pytest.FixtureRequest, _runtimes: dict[str, Any]) -> Iterator[Any]:
+    """The runtime of one implementation, its worker running (started on first use)."""
+    name = request.param
+    if name not in _runtimes:
+        runtime = RUNTIMES[name]()
+        runtime.start()
+        _runtimes[name] = runtime
+    runtime = _runtimes[name]
+    runtime.node = request.node
+    yield runtime
+    runtime.node = None

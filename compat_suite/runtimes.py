@@ -1,0 +1,189 @@
+"""One runtime per implementation: an app with the zoo, a worker, the modules.
+
+A scenario sees only the :class:`Runtime`: ``rt.app``, ``rt.t`` (the zoo),
+``rt.exceptions``, ``rt.states``, ``rt.signals``, ``rt.allow_join_result``.
+It never imports ``celery`` or ``celery_compat`` itself, so it is written
+once and runs on both.
+
+* ``celery``: real Celery and its real worker (``celery.contrib.testing.
+  worker.start_worker``, threads pool) on a stock broker and result backend:
+  Redis when reachable (it supports chords), else ``memory://`` with the
+  ``cache+memory://`` backend. Our transport is not involved, so a bug in it
+  cannot hide on both sides.
+* ``celery_compat``: ``celery_compat.testing.start_worker`` (threads pool) on
+  ``django://`` with the ``django-db`` backend, on the test database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from contextlib import ExitStack
+from types import SimpleNamespace
+from typing import Any, Callable
+
+from compat_suite import zoo
+
+IMPLEMENTATIONS = ["celery", "celery_compat"]
+#: every queue name of this run starts with it: runs sharing a Redis never meet
+PREFIX = f"compat-{uuid.uuid4().hex[:8]}"
+WORKER_CONCURRENCY = 4
+
+
+def redis_url() -> str | None:
+    url = os.environ.get("COMPAT_REDIS_URL", "redis://127.0.0.1:6379/0")
+    if url in ("", "none"):
+        return None
+    host, port = "127.0.0.1", 6379
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+    except OSError:
+        return None
+    return url
+
+
+class Runtime:
+    """An implementation's app, zoo, modules and running worker."""
+
+    name: str
+    reference_broker: str = ""
+
+    def __init__(self) -> None:
+        self.stack = ExitStack()
+        self.app: Any = None
+        self.t: SimpleNamespace = SimpleNamespace()
+
+    # -- what scenarios use ----------------------------------------------
+    def q(self, name: str) -> str:
+        """A queue name of this run (``unq`` strips the prefix again)."""
+        return f"{PREFIX}-{name}"
+
+    @staticmethod
+    def unq(name: str | None) -> str | None:
+        return name[len(PREFIX) + 1:] if name and name.startswith(PREFIX) else name
+
+    def base_conf(self) -> dict[str, Any]:
+        return {
+            "task_default_queue": self.q("default"),
+            "task_routes": {"zoo.routed_conf": {"queue": self.q("routes")},
+                            "zoo.routed_both": {"queue": self.q("routes")}},
+            "worker_hijack_root_logger": False,
+            "broker_connection_retry_on_startup": True,
+            "result_extended": False,
+        }
+
+    def queues(self) -> list[str]:
+        return [self.q(n) for n in ("default", "deco", "routes", "explicit")]
+
+    def make_app(self, **conf: Any) -> tuple[Any, SimpleNamespace]:
+        """A second app with the zoo (for eager mode and the like); no worker."""
+        app = self.new_app()
+        app.conf.update(self.base_conf())
+        app.conf.update(conf)
+        tasks = zoo.register(app, self)
+        return app, tasks
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: timed out after {timeout}s waiting for {what}")
+            time.sleep(0.02)
+
+    def check(self, observed: Any, expected: Any) -> None:
+        """Record ``observed`` for the parity table, then assert it is ``expected``.
+
+        ``expected`` is Celery's behaviour, or a ``differences.deliberate(...)``
+        naming a listed difference with one value per implementation.
+        """
+        from compat_suite import parity
+        from compat_suite.differences import Deliberate
+
+        name = None
+        if isinstance(expected, Deliberate):
+            name, expected = expected.name, expected.for_impl(self.name)
+        parity.record(self.node, self.name, observed, name)
+        assert observed == expected, f"{self.name}: observed {observed!r}, Celery's behaviour is {expected!r}"
+
+    def start(self) -> None:
+        self.app, self.t = self.make_app()
+        self.app.finalize()
+        self.start_worker()
+
+    def stop(self) -> None:
+        self.stack.close()
+
+
+class CeleryRuntime(Runtime):
+    name = "celery"
+
+    def __init__(self) -> None:
+        super().__init__()
+        import celery
+        import celery.exceptions
+        import celery.signals
+        import celery.states
+        from celery.result import allow_join_result
+
+        self.celery = celery
+        self.exceptions = celery.exceptions
+        self.states = celery.states
+        self.signals = celery.signals
+        self.allow_join_result = allow_join_result
+        redis = redis_url()
+        self.broker = redis or "memory://"
+        self.backend = redis or "cache+memory://"
+        self.reference_broker = "redis" if redis else "memory"
+
+    def new_app(self) -> Any:
+        import celery.contrib.testing.tasks  # noqa: F401  registers celery.ping
+
+        return self.celery.Celery("compat_ref", broker=self.broker, backend=self.backend,
+                                  set_as_current=False)
+
+    def start_worker(self) -> None:
+        from celery.contrib.testing.worker import start_worker
+
+        self.worker = self.stack.enter_context(start_worker(
+            self.app, pool="threads", concurrency=WORKER_CONCURRENCY, perform_ping_check=True,
+            loglevel="WARNING", queues=self.queues(), shutdown_timeout=30,
+        ))
+
+
+class CompatRuntime(Runtime):
+    name = "celery_compat"
+
+    def __init__(self) -> None:
+        super().__init__()
+        import celery_compat
+        import celery_compat.exceptions
+        import celery_compat.signals
+        import celery_compat.states
+        from celery_compat.result import allow_join_result
+
+        self.celery = celery_compat
+        self.exceptions = celery_compat.exceptions
+        self.states = celery_compat.states
+        self.signals = celery_compat.signals
+        self.allow_join_result = allow_join_result
+
+    def new_app(self) -> Any:
+        return self.celery.Celery("compat_shim", broker="django://", backend="django-db",
+                                  set_as_current=False)
+
+    def start_worker(self) -> None:
+        from celery_compat.testing import start_worker
+
+        self.worker = self.stack.enter_context(start_worker(
+            self.app, pool="threads", concurrency=WORKER_CONCURRENCY, perform_ping_check=True,
+            queues=self.queues(), shutdown_timeout=30,
+        ))
+
+
+RUNTIMES = {"celery": CeleryRuntime, "celery_compat": CompatRuntime}
+

@@ -1,0 +1,206 @@
+"""The task zoo: ``register(app, rt)`` defines the same tasks on either app.
+
+The bodies are written once. What differs between the implementations (the
+exception classes to raise, the ``allow_join_result`` helper) comes from the
+runtime ``rt`` (see ``runtimes.py``), never from an import here.
+
+Tasks that must prove they ran, or in which order, append to ``NOTES[key]``:
+every worker of the suite runs in this process.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from compat_suite.errors import KwErr, MyErr, Outer, Weird, not_imported_error
+
+#: key → what tasks recorded (in-process workers only)
+NOTES: dict[str, list[Any]] = collections.defaultdict(list)
+_lock = threading.Lock()
+
+
+def note(key: str, value: Any) -> None:
+    with _lock:
+        NOTES[key].append(value)
+
+
+def register(app: Any, rt: Any) -> SimpleNamespace:
+    """Define the zoo on ``app``; returns the tasks by short name."""
+    exc = rt.exceptions
+    t = SimpleNamespace()
+
+    @app.task(name="zoo.add")
+    def add(x, y):
+        return x + y
+
+    @app.task(name="zoo.tsum")
+    def tsum(xs):
+        return sum(xs)
+
+    @app.task(name="zoo.echo")
+    def echo(*args, **kwargs):
+        return [list(args), kwargs]
+
+    @app.task(name="zoo.boom")
+    def boom():
+        raise MyErr("boom", 42)
+
+    @app.task(name="zoo.sleeper")
+    def sleeper(seconds):
+        time.sleep(seconds)
+        return seconds
+
+    @app.task(name="zoo.mark")
+    def mark(key, value):
+        note(key, value)
+        return value
+
+    @app.task(name="zoo.flaky", bind=True, max_retries=2)
+    def flaky(self, key):
+        note(key, self.request.retries)
+        raise self.retry(exc=MyErr("flaky"), countdown=0.2)
+
+    @app.task(name="zoo.retry_noexc", bind=True, max_retries=1)
+    def retry_noexc(self, key):
+        note(key, self.request.retries)
+        raise self.retry(countdown=0.1)
+
+    @app.task(name="zoo.retry_then_ok", bind=True, max_retries=3)
+    def retry_then_ok(self, key, failures):
+        note(key, self.request.retries)
+        if self.request.retries < failures:
+            raise self.retry(countdown=0.1)
+        return self.request.retries
+
+    @app.task(name="zoo.retry_override", bind=True, max_retries=5)
+    def retry_override(self, key):
+        note(key, self.request.retries)
+        raise self.retry(exc=MyErr("over"), countdown=0.1, max_retries=1)
+
+    @app.task(name="zoo.auto", bind=True, autoretry_for=(MyErr,), retry_backoff=0.5,
+              retry_backoff_max=1, retry_jitter=False, max_retries=2)
+    def auto(self, key):
+        note(key, self.request.retries)
+        raise MyErr("auto")
+
+    @app.task(name="zoo.auto_dont", bind=True, autoretry_for=(Exception,),
+              dont_autoretry_for=(KeyError,), max_retries=3, default_retry_delay=0.1)
+    def auto_dont(self, key):
+        note(key, self.request.retries)
+        raise KeyError("nope")
+
+    @app.task(name="zoo.returns_sig")
+    def returns_sig():
+        return add.s(1, 2)
+
+    @app.task(name="zoo.returns_exc")
+    def returns_exc():
+        return MyErr("returned")
+
+    @app.task(name="zoo.ignorer")
+    def ignorer(key):
+        note(key, "ran")
+        raise exc.Ignore()
+
+    @app.task(name="zoo.rejecter", bind=True)
+    def rejecter(self, key):
+        note(key, self.request.retries)
+        raise exc.Reject("no", requeue=False)
+
+    @app.task(name="zoo.progress", bind=True)
+    def progress(self, seconds):
+        self.update_state(state="PROGRESS", meta={"current": 1, "total": 2})
+        time.sleep(seconds)
+        return "done"
+
+    @app.task(name="zoo.write_other", bind=True)
+    def write_other(self, other_id):
+        self.update_state(task_id=other_id, state="CUSTOM", meta={"by": "other"})
+        return "wrote"
+
+    @app.task(name="zoo.started", bind=True, track_started=True)
+    def started(self, seconds):
+        time.sleep(seconds)
+        return "ok"
+
+    @app.task(name="zoo.ignored", ignore_result=True)
+    def ignored(key):
+        note(key, "ran")
+        return "ignored"
+
+    @app.task(name="zoo.getter")
+    def getter():
+        return add.delay(1, 1).get(timeout=5)
+
+    @app.task(name="zoo.kw_err")
+    def kw_err():
+        raise KwErr("m", code=3)
+
+    @app.task(name="zoo.inner_err")
+    def inner_err():
+        raise Outer.Inner("in")
+
+    @app.task(name="zoo.weird_err")
+    def weird_err():
+        raise Weird(code=3)
+
+    @app.task(name="zoo.ghost_err")
+    def ghost_err():
+        raise not_imported_error()("spooky")
+
+    @app.task(name="zoo.value_err")
+    def value_err():
+        raise ValueError("bad", 1)
+
+    @app.task(name="zoo.request_info", bind=True)
+    def request_info(self, *args, **kwargs):
+        r = self.request
+        return {
+            "id": r.id, "root_id": r.root_id, "parent_id": r.parent_id,
+            "retries": r.retries, "is_eager": bool(r.is_eager),
+            "headers": dict(r.headers or {}) if r.headers is not None else None,
+            "custom": getattr(r, "custom", None),
+            "shadow": getattr(r, "shadow", None),
+            "group": r.group, "eta": r.eta is not None, "expires": r.expires is not None,
+            "args": list(r.args), "kwargs": dict(r.kwargs),
+            "called_directly": bool(r.called_directly),
+            "routing_key": (r.delivery_info or {}).get("routing_key"),
+        }
+
+    @app.task(name="zoo.spawner", bind=True)
+    def spawner(self):
+        child = request_info.delay()
+        return child.id
+
+    @app.task(name="zoo.errback_new")
+    def errback_new(request, exc_, traceback):
+        note(request.args[0] if request.args else "errback_new", ["new", request.id, type(exc_).__name__, list(exc_.args)])
+
+    @app.task(name="zoo.errback_old")
+    def errback_old(task_id):
+        note("errback_old", task_id)
+
+    @app.task(name="zoo.boom_key")
+    def boom_key(key):
+        raise MyErr("boom", key)
+
+    @app.task(name="zoo.routed_deco", bind=True, queue=rt.q("deco"))
+    def routed_deco(self):
+        return rt.unq((self.request.delivery_info or {}).get("routing_key"))
+
+    @app.task(name="zoo.routed_conf", bind=True)
+    def routed_conf(self):
+        return rt.unq((self.request.delivery_info or {}).get("routing_key"))
+
+    @app.task(name="zoo.routed_both", bind=True, queue=rt.q("deco"))
+    def routed_both(self):
+        return rt.unq((self.request.delivery_info or {}).get("routing_key"))
+
+    for name, value in list(locals().items()):
+        if hasattr(value, "apply_async"):
+            setattr(t, name, value)
+    return t
