@@ -79,3 +79,25 @@ def replace_with_group(self: Any) -> Any:
     from celery_compat import group
 
     return self.replace(group(add.s(1, 1), add.s(1, 2)))
+
+
+@shared_task
+def record(values: Any, path: str) -> Any:
+    """A chord body that leaves a line per run in ``path``."""
+    with open(path, "a") as fh:
+        fh.write(f"{values!r}\n")
+    return values
+
+
+@shared_task
+def meet(path: str, n: int, value: Any) -> Any:
+    """Wait until ``n`` tasks called with the same ``path`` have arrived, then return together."""
+    import os
+
+    open(f"{path}.{value}", "w").close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if sum(1 for name in os.listdir(os.path.dirname(path)) if name.startswith(os.path.basename(path) + ".")) >= n:
+            return value
+        time.sleep(0.001)
+    raise TimeoutError(f"only some of {n} tasks met at {path}")
