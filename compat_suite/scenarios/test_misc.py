@@ -222,3 +222,21 @@ def test_before_and_after_publish_signals(impl):
         impl.signals.before_task_publish.disconnect(before)
         impl.signals.after_task_publish.disconnect(after)
     impl.check(seen[:2], [("before_task_publish", "zoo.add", "zoo.add"), ("after_task_publish", "zoo.add")])
+
+
+def test_plain_delay_in_a_rolled_back_transaction(impl):
+    from django.db import transaction
+
+    from compat_suite.differences import deliberate
+
+    k = k_(impl, "rb")
+    try:
+        with transaction.atomic():
+            r = impl.t.mark.delay(k, "published")
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    time.sleep(1.0)
+    impl.check([NOTES.get(k, []), r.state], deliberate(
+        "delay-on-commit-rollback-vs-plain-delay",
+        celery=[["published"], "SUCCESS"], celery_compat=[[], "PENDING"]))
