@@ -98,3 +98,22 @@ def test_disabled_backend_refuses_chords(app: Celery) -> None:
     other = Celery("nobackend", broker="django://", backend="disabled")
     with pytest.raises(NotImplementedError):
         chord([add.s(1, 1)], tsum.s(), app=other).apply_async()
+
+
+def test_failing_chain_in_the_header_still_counts_its_last_step(app: Celery) -> None:
+    r = chord([add.s(1, 1) | boom.s() | add.s(1), add.s(2, 2)], tsum.s()).delay()
+    drain(app)
+    assert r.state == states.FAILURE
+    with pytest.raises(ChordError):
+        r.get(timeout=1, follow_parents=False)
+    assert not ChordCounter.objects.exists()
+
+
+def test_header_parts_with_ignore_result_still_count(app: Celery) -> None:
+    """As in Celery: the part counts, then joining its missing result times out: ChordError."""
+    app.conf.result_chord_join_timeout = 0.5
+    r = chord([add.s(1, 1).set(ignore_result=True), add.s(2, 2)], tsum.s()).delay()
+    drain(app)
+    assert not ChordCounter.objects.exists()
+    assert r.state == states.FAILURE
+    assert isinstance(r.result, ChordError)
