@@ -122,8 +122,9 @@ def _safe(handler: Any, *args: Any) -> None:
 def _on_success(task: Task, ctx: Any, retval: Any, store: bool) -> None:
     # Celery publishes callbacks and the next chain step before storing.
     _apply_callbacks(task, ctx, retval)
-    if store:
-        task.backend_for_results.mark_as_done(ctx.id, retval, request=ctx)
+    if store or (ctx.chord and not ctx.is_eager):
+        # A chord header part counts even when its result is not stored.
+        task.backend_for_results.mark_as_done(ctx.id, retval, request=ctx, store_result=store)
     _safe(task.on_success, retval, ctx.id, ctx.args, ctx.kwargs)
     signals.task_success.send(sender=task, result=retval)
 
@@ -141,14 +142,22 @@ def _on_retry(task: Task, ctx: Any, exc: Retry, store: bool) -> tuple[str, Any, 
 
 def _on_failure(task: Task, ctx: Any, exc: BaseException, store: bool, eager: bool) -> tuple[str, Any, ExceptionInfo]:
     einfo = ExceptionInfo.capture(exc)
-    if store:
+    if store or (ctx.chord and not eager):
         backend = task.backend_for_results
-        backend.mark_as_failure(ctx.id, exc, einfo.traceback, request=ctx)
-        # A failed chain step fails every later step with the same error.
+        backend.mark_as_failure(ctx.id, exc, einfo.traceback, request=ctx, store_result=store)
+    if store:
+        # A failed chain step fails every later step with the same error;
+        # a later step that was a chord header part counts as returned.
         for sig in ctx.chain or ():
-            later_id = (sig.get("options") or {}).get("task_id")
-            if later_id:
-                backend.mark_as_failure(later_id, exc, einfo.traceback, request=ctx)
+            options = sig.get("options") or {}
+            later_id = options.get("task_id")
+            if not later_id:
+                continue
+            part = None
+            if options.get("chord") and options.get("group_id"):
+                part = ctx.__class__(id=later_id, group=options["group_id"], chord=options["chord"],
+                                     group_index=options.get("group_index"), root_id=ctx.root_id)
+            backend.mark_as_failure(later_id, exc, einfo.traceback, request=part)
     _call_errbacks(task, ctx, exc, einfo)
     _safe(task.on_failure, exc, ctx.id, ctx.args, ctx.kwargs, einfo)
     signals.task_failure.send(
