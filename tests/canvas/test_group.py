@@ -79,3 +79,14 @@ def test_eager_group(eager_app: Celery) -> None:
     assert isinstance(g, GroupResult)
     assert all(isinstance(r, EagerResult) for r in g.results)
     assert g.get() == [2, 4]
+
+
+def test_l1_several_links_are_sent_as_one_group(app: Celery) -> None:
+    from tests.canvas.tasks import echo
+
+    r = add.apply_async((2, 3), link=[echo.s("a"), echo.s("b")])
+    drain(app)
+    assert r.get(timeout=1) == 5
+    [child] = r.children
+    assert isinstance(child, GroupResult)
+    assert child.get(timeout=1) == [[[5, "a"], {}], [[5, "b"], {}]]

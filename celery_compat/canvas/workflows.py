@@ -1,266 +1,15 @@
-"""The canvas: signatures, chains, groups, chords, chunks and maps, as Celery has them.
-
-Every primitive is a dict (``{'task', 'args', 'kwargs', 'options',
-'subtask_type', 'immutable'}``), so it travels in messages and comes back as
-the same class through :func:`signature` / :meth:`Signature.from_dict`
-(dispatch on ``subtask_type``).
-
-How workflows run (protocol §3):
-
-- a **chain** publishes its first task only; the rest travel in the
-  message's ``embed.chain``, frozen (ids known in advance), reversed (the
-  next step last); the worker publishes the next step after success, and
-  stores the failure for every remaining id after a failure;
-- a **group** publishes each child with ``group_id``/``group_index``;
-- a **chord** creates a counter (``backend.apply_chord``) then publishes
-  the header as a group whose children carry the body in ``embed.chord``;
-  each header completion decrements the counter; the last one publishes
-  the body with the header's results (see ``backends/database.py``).
-
-A group followed by anything in a chain is upgraded to a chord, as in Celery.
-"""
+"""Chains, groups and chords (see the package docstring for how they run)."""
 
 from __future__ import annotations
 
 import copy
 import itertools
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from ._state import get_current_app
+from .signature import Signature, _root, _sigs, _uuid, maybe_signature
 
 if TYPE_CHECKING:
-    from .app import Celery
-
-__all__ = [
-    "Signature", "signature", "subtask", "maybe_signature", "chain", "group", "chord", "chunks",
-    "xmap", "xstarmap",
-]
-
-#: ``subtask_type`` → class, filled by :meth:`Signature.register_type`.
-_TYPES: dict[str, type[Signature]] = {}
-
-#: Options that place a task inside a workflow: set by ``freeze``.
-_FREEZE_KEYS = ("group_id", "chord", "group_index", "root_id", "parent_id")
-
-
-def _uuid() -> str:
-    from .task import uuid4
-
-    return uuid4()
-
-
-class Signature(dict):
-    """A call of a task: ``{'task', 'args', 'kwargs', 'options', 'subtask_type', 'immutable'}``.
-
-    Partial arguments given when it is called are prepended to ``args``
-    (not for an immutable signature, ``task.si()``), keyword arguments and
-    options are merged over its own.
-    """
-
-    _app: Celery | None = None
-
-    def __init__(self, task: Any = None, args: Any = None, kwargs: Any = None, options: Any = None,
-                 type: Any = None, subtask_type: str | None = None, immutable: bool = False,
-                 app: Celery | None = None, **ex: Any) -> None:
-        self._app = app
-        if isinstance(task, dict):
-            super().__init__(task)
-            return
-        self._type = type
-        name = task if isinstance(task, str) else getattr(task, "name", None)
-        if name is None:
-            raise TypeError(f"signature task must be a task or its name, not {task!r}")
-        if type is None and not isinstance(task, str):
-            self._type = task
-        super().__init__(
-            task=name,
-            args=tuple(args or ()),
-            kwargs=dict(kwargs or {}),
-            options=dict(options or {}, **ex),
-            subtask_type=subtask_type,
-            immutable=immutable,
-        )
-
-    @classmethod
-    def register_type(cls, name: str | None = None) -> Callable[[type[Signature]], type[Signature]]:
-        """Class decorator: signatures whose ``subtask_type`` is ``name`` become this class."""
-        def register(klass: type[Signature]) -> type[Signature]:
-            _TYPES[name or klass.__name__] = klass
-            return klass
-
-        return register
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], app: Celery | None = None) -> Signature:
-        """The signature ``d`` describes, as the class of its ``subtask_type``."""
-        klass = _TYPES.get(d.get("subtask_type") or "")
-        if klass is not None and klass is not cls:
-            return klass.from_dict(d, app=app)
-        return Signature(dict(d), app=app)
-
-    # -- fields ----------------------------------------------------------------
-
-    @property
-    def task(self) -> str:
-        return self["task"]
-
-    name = task
-
-    @property
-    def args(self) -> tuple[Any, ...]:
-        return tuple(self.get("args") or ())
-
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        return self.setdefault("kwargs", {}) if self.get("kwargs") is not None else {}
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return self.setdefault("options", {})
-
-    @property
-    def immutable(self) -> bool:
-        return bool(self.get("immutable"))
-
-    @property
-    def subtask_type(self) -> str | None:
-        return self.get("subtask_type")
-
-    @property
-    def id(self) -> str | None:
-        return self.options.get("task_id")
-
-    @property
-    def app(self) -> Celery:
-        return self._app or get_current_app()
-
-    @property
-    def type(self) -> Any:
-        cached = getattr(self, "_type", None)
-        return cached if cached is not None else self.app.tasks[self.task]
-
-    # -- building ----------------------------------------------------------------
-
-    def _merge(self, args: Any = None, kwargs: Any = None, options: Any = None) -> tuple[Any, Any, Any]:
-        options = dict(self.options, **{k: v for k, v in (options or {}).items() if v is not None})
-        if self.immutable:
-            return self.args, self.kwargs, options
-        return (
-            tuple(args or ()) + self.args,  # partial args are prepended
-            dict(self.kwargs, **(kwargs or {})),
-            options,
-        )
-
-    def clone(self, args: Any = None, kwargs: Any = None, **opts: Any) -> Signature:
-        """A copy, with partial ``args`` prepended and ``kwargs``/options merged."""
-        new_args, new_kwargs, new_options = self._merge(args, kwargs, opts)
-        sig = Signature(self.task, new_args, new_kwargs, copy.deepcopy(new_options),
-                        subtask_type=self.subtask_type, immutable=self.immutable, app=self._app)
-        sig._type = getattr(self, "_type", None)
-        return sig
-
-    partial = clone
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Signature:
-        new = type(self).from_dict(copy.deepcopy(dict(self), memo), app=self._app)
-        if type(new) is Signature:
-            new._type = getattr(self, "_type", None)
-        return new
-
-    def set(self, immutable: bool | None = None, **options: Any) -> Signature:
-        """Update the options (and immutability); returns ``self``."""
-        if immutable is not None:
-            self["immutable"] = immutable
-        self.options.update(options)
-        return self
-
-    def set_immutable(self, immutable: bool) -> None:
-        self["immutable"] = immutable
-
-    def link(self, callback: Any) -> Any:
-        """Apply ``callback`` with this task's result when it succeeds."""
-        self.options.setdefault("link", []).append(callback)
-        return callback
-
-    def link_error(self, errback: Any) -> Any:
-        """Call ``errback`` when this task fails."""
-        self.options.setdefault("link_error", []).append(errback)
-        return errback
-
-    def on_error(self, errback: Any) -> Signature:
-        self.link_error(errback)
-        return self
-
-    def freeze(self, _id: str | None = None, group_id: str | None = None, chord: Any = None,
-               root_id: str | None = None, parent_id: str | None = None, group_index: int | None = None,
-               **kwargs: Any) -> Any:
-        """Fix the task id (and place in a workflow) now; returns the result to be."""
-        opts = self.options
-        if _id:
-            opts["task_id"] = _id
-        task_id = opts.setdefault("task_id", _uuid())
-        for key, value in zip(_FREEZE_KEYS, (group_id, chord, group_index, root_id, parent_id)):
-            if value is not None:
-                opts[key] = value
-        return self.app.AsyncResult(task_id)
-
-    def _placed(self, **options: Any) -> dict[str, Any]:
-        return {k: options.get(k) for k in _FREEZE_KEYS if options.get(k) is not None}
-
-    # -- calling -------------------------------------------------------------------
-
-    def apply_async(self, args: Any = None, kwargs: Any = None, route_name: str | None = None, **options: Any) -> Any:
-        """Publish the call (partial ``args`` prepended); returns its ``AsyncResult``."""
-        args, kwargs, options = self._merge(args, kwargs, options)
-        app = self.app
-        try:
-            task = self.type
-        except KeyError:
-            task = None
-        if task is None:
-            return app.send_task(self.task, args, kwargs, route_name=route_name, **options)
-        return task.apply_async(args, kwargs, **options)
-
-    def delay(self, *args: Any, **kwargs: Any) -> Any:
-        """``apply_async(args, kwargs)``."""
-        return self.apply_async(args, kwargs)
-
-    def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        """Run the call here and now; returns an ``EagerResult``."""
-        args, kwargs, options = self._merge(args, kwargs, options)
-        for key in ("chain", "chord"):
-            options.pop(key, None)
-        return self.type.apply(args, kwargs, **options)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        args, kwargs, _ = self._merge(args, kwargs)
-        return self.type(*args, **kwargs)
-
-    def __or__(self, other: Any) -> Any:
-        if isinstance(other, _chain):
-            return _chain(self, *other.tasks, app=self._app)
-        if isinstance(other, Signature):
-            return _chain(self, other, app=self._app)
-        return NotImplemented
-
-    def __invert__(self) -> Any:
-        """``~sig``: apply and wait for the result."""
-        return self.apply_async().get()
-
-    def __repr__(self) -> str:
-        args = ", ".join([*(repr(a) for a in self.args), *(f"{k}={v!r}" for k, v in self.kwargs.items())])
-        return f"{self.task}({args})"
-
-
-def _sigs(tasks: Iterable[Any], app: Celery | None) -> list[Signature]:
-    return [maybe_signature(t, app=app) for t in tasks]
-
-
-def _root(result: Any) -> Any:
-    """The first result of a result's ``parent`` line (where a chain links the previous step)."""
-    while result.parent is not None:
-        result = result.parent
-    return result
+    from ..app import Celery
 
 
 # -- chain ---------------------------------------------------------------------
@@ -409,7 +158,7 @@ _chain = chain
 
 def _eager_value(result: Any) -> Any:
     """The value of an eager result (or group of them); raises its exception."""
-    from .resultset import ResultSet
+    from ..resultset import ResultSet
 
     if isinstance(result, ResultSet):
         return [_eager_value(r) for r in result.results]
@@ -493,7 +242,7 @@ class group(Signature):
                root_id: str | None = None, parent_id: str | None = None, group_index: int | None = None,
                **kwargs: Any) -> Any:
         """Fix the group id and every task's id; returns the ``GroupResult``."""
-        from .result import GroupResult
+        from ..result import GroupResult
 
         if _id:
             self.options["task_id"] = _id
@@ -531,7 +280,7 @@ class group(Signature):
                 opts["producer"] = producer
             task.apply_async(args, kwargs, **opts)
         if add_to_parent:
-            from ._state import get_current_worker_task
+            from .._state import get_current_worker_task
 
             parent = get_current_worker_task()
             if parent is not None:
@@ -540,7 +289,7 @@ class group(Signature):
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         """Run every task here, in order; returns a ``GroupResult`` of ``EagerResult``\\ s."""
-        from .result import GroupResult
+        from ..result import GroupResult
 
         sig = self.clone()
         result = sig.freeze()
@@ -696,93 +445,3 @@ class chord(Signature):
 
     def __repr__(self) -> str:
         return f"chord({self.header!r}, {self.body!r})"
-
-
-# -- map, starmap, chunks ---------------------------------------------------------
-
-
-class _basemap(Signature):
-    _task_name = ""
-
-    def __init__(self, task: Any, it: Iterable[Any], app: Celery | None = None, **options: Any) -> None:
-        Signature.__init__(self, self._task_name, (), {"task": maybe_signature(task, app=app), "it": list(it)},
-                           options, immutable=True, app=app)
-
-    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        return Signature.apply_async(self, (), None, **options)
-
-
-class xmap(_basemap):
-    """``celery.map``: one message calling ``task(item)`` for each item; the result is the list."""
-
-    _task_name = "celery.map"
-
-
-class xstarmap(_basemap):
-    """``celery.starmap``: one message calling ``task(*item)`` for each item."""
-
-    _task_name = "celery.starmap"
-
-
-@Signature.register_type()
-class chunks(Signature):
-    """``it`` split in parts of ``n`` items, each part a ``celery.starmap`` message (a group of them)."""
-
-    def __init__(self, task: Any, it: Iterable[Any], n: int, app: Celery | None = None, **options: Any) -> None:
-        Signature.__init__(self, "celery.chunks", (), {"task": maybe_signature(task, app=app), "it": list(it),
-                           "n": n}, options, subtask_type="chunks", immutable=True, app=app)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], app: Celery | None = None) -> Signature:
-        kw = d.get("kwargs") or {}
-        return chunks(kw["task"], kw["it"], kw["n"], app=app, **(d.get("options") or {}))
-
-    def group(self) -> group:
-        """The group of ``celery.starmap`` messages."""
-        task, it, n = self.kwargs["task"], self.kwargs["it"], self.kwargs["n"]
-        parts = [it[i:i + n] for i in range(0, len(it), n)]
-        return group([xstarmap(task, part, app=self._app) for part in parts], app=self._app)
-
-    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        return self.group().apply_async(**options)
-
-    def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        return self.group().apply(**options)
-
-    def __call__(self, **options: Any) -> Any:
-        return self.apply_async(**options)
-
-    @classmethod
-    def apply_chunks(cls, task: Any, it: Iterable[Any], n: int, app: Celery | None = None) -> Any:
-        return cls(task, it, n, app=app).apply_async()
-
-
-# -- helpers -------------------------------------------------------------------
-
-
-def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
-    """A ``Signature`` (of the class of its ``subtask_type``) from a task, its name, or a dict."""
-    app = kwargs.pop("app", None)
-    if isinstance(varies, dict):
-        if isinstance(varies, Signature) and app is None:
-            return varies.clone()
-        return Signature.from_dict(dict(varies), app=app)
-    return Signature(varies, *args, app=app, **kwargs)
-
-
-subtask = signature
-
-
-def maybe_signature(d: Any, app: Celery | None = None, clone: bool = False) -> Any:
-    """``d`` as a signature (a dict becomes one of the class of its ``subtask_type``); None stays None."""
-    if d is None:
-        return None
-    if isinstance(d, dict) and not isinstance(d, Signature):
-        d = Signature.from_dict(d, app=app)
-    elif isinstance(d, (list, tuple)):
-        return [maybe_signature(item, app=app, clone=clone) for item in d]
-    elif clone:
-        d = d.clone()
-    if app is not None and isinstance(d, Signature):
-        d._app = app
-    return d
