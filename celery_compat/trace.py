@@ -181,6 +181,14 @@ def _apply_callbacks(task: Task, ctx: Any, retval: Any) -> None:
     app = task.app
     parent = {"parent_id": ctx.id, "root_id": ctx.root_id or ctx.id}
     callbacks = [_signature(app, cb) for cb in ctx.callbacks or ()]
+    if len(callbacks) > 1 and not ctx.is_eager:
+        # As Celery: several links are sent as one group (groups among them on their own).
+        from .canvas import group
+
+        plain = [cb for cb in callbacks if not isinstance(cb, group)]
+        callbacks = [cb for cb in callbacks if isinstance(cb, group)]
+        if plain:
+            callbacks.insert(0, group(plain, app=app))
     for callback in callbacks:
         _dispatch(ctx, callback, (retval,), parent)
     chain = list(ctx.chain or ())
