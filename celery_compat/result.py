@@ -108,6 +108,21 @@ def assert_will_not_block() -> None:
 # -- single results -----------------------------------------------------------------------
 
 
+def revoke_options(connection: Any, terminate: bool, signal: str | None, wait: bool,
+                   timeout: float | None) -> dict[str, Any]:
+    """``app.control.revoke`` options from ``AsyncResult.revoke``'s arguments."""
+    options: dict[str, Any] = {"terminate": terminate}
+    if signal is not None:
+        options["signal"] = signal
+    if connection is not None:
+        options["connection"] = connection
+    if wait:
+        options["reply"] = True
+    if timeout is not None:
+        options["timeout"] = timeout
+    return options
+
+
 class ResultBase:
     """Base class of every result handle."""
 
@@ -361,16 +376,7 @@ class AsyncResult(ResultBase):
     def revoke(self, connection: Any = None, terminate: bool = False, signal: str | None = None,
                wait: bool = False, timeout: float | None = None) -> None:
         """Ask every worker not to run this task (and ``terminate`` it if it runs)."""
-        options: dict[str, Any] = {"terminate": terminate}
-        if signal is not None:
-            options["signal"] = signal
-        if connection is not None:
-            options["connection"] = connection
-        if wait:
-            options["reply"] = True
-        if timeout is not None:
-            options["timeout"] = timeout
-        self.app.control.revoke(self.id, **options)
+        self.app.control.revoke(self.id, **revoke_options(connection, terminate, signal, wait, timeout))
 
     @property
     def supports_native_join(self) -> bool:

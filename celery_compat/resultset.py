@@ -15,7 +15,7 @@ from vine import promise
 
 from . import _state, states
 from .exceptions import ImproperlyConfigured, TimeoutError
-from .result import AsyncResult, ResultBase, assert_will_not_block
+from .result import AsyncResult, ResultBase, assert_will_not_block, revoke_options
 
 __all__ = ["ResultSet", "GroupResult"]
 
@@ -161,15 +161,7 @@ class ResultSet(ResultBase):
     def revoke(self, connection: Any = None, terminate: bool = False, signal: str | None = None,
                wait: bool = False, timeout: float | None = None) -> None:
         """Ask every worker not to run any of these tasks."""
-        options: dict[str, Any] = {"terminate": terminate}
-        if signal is not None:
-            options["signal"] = signal
-        if connection is not None:
-            options["connection"] = connection
-        if wait:
-            options["reply"] = True
-        if timeout is not None:
-            options["timeout"] = timeout
+        options = revoke_options(connection, terminate, signal, wait, timeout)
         self.app.control.revoke([r.id for r in self.results], **options)
 
     def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,

@@ -44,23 +44,67 @@ class Poller:
         pass
 
 
-class PgListener(Poller):
-    """LISTEN on a dedicated connection; wake when one of our queues gets work."""
+class Listener:
+    """A connection of its own that LISTENs on one channel (psycopg 3 or 2).
 
-    def __init__(self, alias: str, maximum: float) -> None:
-        super().__init__(maximum, maximum)
+    Shared by the transport's wake-ups and celery_compat's result waiter. A
+    LISTEN must not share Django's connection: the caller may be inside a
+    transaction (notifications arrive only between transactions), and
+    Celery's Django fixup closes Django's connections around tasks.
+    """
+
+    def __init__(self, alias: str, channel: str) -> None:
         self.alias = alias
+        self.channel = channel
         self._conn: Any = None
 
-    def _connect(self) -> Any:
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    def connect(self) -> None:
         wrapper = connections[self.alias]
         params = wrapper.get_connection_params()
-        params.pop("pool", None)
+        params.pop("pool", None)  # a pooled connection would go back still listening
         conn = wrapper.get_new_connection(params)
         conn.autocommit = True
         with conn.cursor() as cursor:
-            cursor.execute(f'LISTEN "{CHANNEL}"')
-        return conn
+            cursor.execute(f'LISTEN "{self.channel}"')
+        self._conn = conn
+
+    def receive(self, timeout: float) -> list[str] | None:
+        """Payloads received within ``timeout`` seconds; None if it passed.
+
+        A readable socket may carry no notification (an empty list), which
+        is not a timeout. Connection errors propagate: the caller closes.
+        """
+        readable, _, _ = select.select([self._conn.fileno()], [], [], max(0.0, timeout))
+        if not readable:
+            return None
+        conn = self._conn
+        if callable(getattr(conn, "notifies", None)):  # psycopg 3
+            return [n.payload for n in conn.notifies(timeout=0)]
+        conn.poll()  # psycopg2
+        payloads = [n.payload for n in conn.notifies]
+        conn.notifies.clear()
+        return payloads
+
+    def close(self) -> None:
+        """Close the connection; the server forgets the LISTEN with it."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # already broken: nothing left to release
+                pass
+            self._conn = None
+
+
+class PgListener(Poller):
+    """Wake when one of our queues gets work (NOTIFY), else poll as a safety net."""
+
+    def __init__(self, alias: str, maximum: float) -> None:
+        super().__init__(maximum, maximum)
+        self.listener = Listener(alias, CHANNEL)
 
     def wait(self, timeout: float, queues: Iterable[str] = ()) -> bool:
         deadline = time.monotonic() + min(timeout, self.maximum)
@@ -70,34 +114,17 @@ class PgListener(Poller):
             if remaining <= 0:
                 return True  # safety-net poll
             try:
-                if self._conn is None:
-                    self._conn = self._connect()
+                if not self.listener.connected:
+                    self.listener.connect()
                     return True  # notifications sent before LISTEN are lost: poll once
-                readable, _, _ = select.select([self._conn.fileno()], [], [], remaining)
-                if not readable:
-                    return True
-                payloads = self._read_notifications()
+                payloads = self.listener.receive(remaining)
             except Exception as exc:  # the server restarted, or the socket broke
                 logger.warning("LISTEN connection lost (%s); reconnecting", exc)
                 self.close()
                 time.sleep(min(remaining, 0.5))
                 return True
-            if not wanted or wanted.intersection(payloads):
+            if payloads is None or not wanted or wanted.intersection(payloads):
                 return True
 
-    def _read_notifications(self) -> list[str]:
-        conn = self._conn
-        if hasattr(conn, "notifies") and callable(conn.notifies):  # psycopg 3
-            return [n.payload for n in conn.notifies(timeout=0)]
-        conn.poll()  # psycopg2
-        payloads = [n.payload for n in conn.notifies]
-        conn.notifies.clear()
-        return payloads
-
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:
-                pass
-            self._conn = None
+        self.listener.close()

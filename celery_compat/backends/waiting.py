@@ -18,11 +18,10 @@ so a lost notification (or a lost connection) only costs latency.
 from __future__ import annotations
 
 import logging
-import select
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
-from django.db import connections
+from kombu_transport_django.notify import Listener
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +65,8 @@ class PgResultWaiter:
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
-        self._conn: Any = None
+        self.listener = Listener(alias, CHANNEL)
         self._broken = False
-
-    def _connect(self) -> Any:
-        wrapper = connections[self.alias]
-        params = wrapper.get_connection_params()
-        params.pop("pool", None)  # a pooled connection would go back to the pool still listening
-        conn = wrapper.get_new_connection(params)
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(f'LISTEN "{CHANNEL}"')
-        return conn
 
     def wait(self, task_id: str, seconds: float) -> float:
         """Wait until ``task_id`` is notified or ``seconds`` pass; return the seconds waited.
@@ -91,16 +80,16 @@ class PgResultWaiter:
             time.sleep(seconds)
             return seconds
         try:
-            if self._conn is None:
-                self._conn = self._connect()
+            if not self.listener.connected:
+                self.listener.connect()
                 return 0.0
             deadline = started + seconds
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                readable, _, _ = select.select([self._conn.fileno()], [], [], remaining)
-                if not readable or task_id in self._read_notifications():
+                payloads = self.listener.receive(remaining)
+                if payloads is None or task_id in payloads:
                     break
         except Exception as exc:  # no LISTEN (server restart, permissions…): plain polling from now on
             logger.warning("LISTEN %s failed on database alias=%s (%s); polling instead", CHANNEL, self.alias, exc)
@@ -110,20 +99,6 @@ class PgResultWaiter:
             time.sleep(remaining)
         return time.monotonic() - started
 
-    def _read_notifications(self) -> list[str]:
-        conn = self._conn
-        if callable(getattr(conn, "notifies", None)):  # psycopg 3
-            return [n.payload for n in conn.notifies(timeout=0)]
-        conn.poll()  # psycopg2
-        payloads = [n.payload for n in conn.notifies]
-        conn.notifies.clear()
-        return payloads
-
     def close(self) -> None:
         """Close the LISTEN connection (the server forgets the LISTEN with it)."""
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # already broken: nothing left to release
-                pass
-            self._conn = None
+        self.listener.close()
