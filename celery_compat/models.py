@@ -99,7 +99,19 @@ class TaskResultQuerySet(models.QuerySet):
                 return deleted
 
 
-class TaskResultManager(models.Manager.from_queryset(TaskResultQuerySet)):  # type: ignore[misc]
+class ExpiringManager:
+    """``get_all_expired`` / ``delete_expired``, as django-celery-results' managers."""
+
+    def get_all_expired(self, expires: dt.timedelta | float) -> Any:
+        """Rows whose ``date_done`` is older than ``expires``."""
+        return self.get_queryset().expired(expires)  # type: ignore[attr-defined]
+
+    def delete_expired(self, expires: dt.timedelta | float, batch_size: int = DELETE_BATCH_SIZE) -> int:
+        """Delete rows whose ``date_done`` is older than ``expires``, in batches; return the count."""
+        return self.get_all_expired(expires).delete_in_batches(batch_size)
+
+
+class TaskResultManager(ExpiringManager, models.Manager.from_queryset(TaskResultQuerySet)):  # type: ignore[misc]
     """``TaskResult.objects``: django-celery-results' ``TaskResultManager`` verbs."""
 
     def get_task(self, task_id: str) -> TaskResult:
@@ -151,13 +163,6 @@ class TaskResultManager(models.Manager.from_queryset(TaskResultQuerySet)):  # ty
         _upsert(self.model, obj, "task_id", update, using or router.db_for_write(self.model))
         return obj
 
-    def get_all_expired(self, expires: dt.timedelta | float) -> TaskResultQuerySet:
-        """Results whose ``date_done`` is older than ``expires``."""
-        return self.get_queryset().expired(expires)
-
-    def delete_expired(self, expires: dt.timedelta | float, batch_size: int = DELETE_BATCH_SIZE) -> int:
-        """Delete results whose ``date_done`` is older than ``expires``, in batches; return the count."""
-        return self.get_all_expired(expires).delete_in_batches(batch_size)
 
 
 class TaskResult(models.Model):
@@ -242,7 +247,7 @@ class GroupResultQuerySet(models.QuerySet):
     delete_in_batches = TaskResultQuerySet.delete_in_batches
 
 
-class GroupResultManager(models.Manager.from_queryset(GroupResultQuerySet)):  # type: ignore[misc]
+class GroupResultManager(ExpiringManager, models.Manager.from_queryset(GroupResultQuerySet)):  # type: ignore[misc]
     """``GroupResult.objects``: django-celery-results' ``GroupResultManager`` verbs."""
 
     def get_group(self, group_id: str) -> GroupResult | None:
@@ -259,13 +264,6 @@ class GroupResultManager(models.Manager.from_queryset(GroupResultQuerySet)):  # 
         _upsert(self.model, obj, "group_id", update, using or router.db_for_write(self.model))
         return obj
 
-    def get_all_expired(self, expires: dt.timedelta | float) -> GroupResultQuerySet:
-        """Groups whose ``date_done`` is older than ``expires``."""
-        return self.get_queryset().expired(expires)
-
-    def delete_expired(self, expires: dt.timedelta | float, batch_size: int = DELETE_BATCH_SIZE) -> int:
-        """Delete groups whose ``date_done`` is older than ``expires``, in batches; return the count."""
-        return self.get_all_expired(expires).delete_in_batches(batch_size)
 
 
 class GroupResult(models.Model):
