@@ -105,6 +105,14 @@ class Signature(dict):
         return self.options.get("task_id")
 
     @property
+    def parent_id(self) -> str | None:
+        return self.options.get("parent_id")
+
+    @property
+    def root_id(self) -> str | None:
+        return self.options.get("root_id")
+
+    @property
     def app(self) -> Celery:
         return self._app or get_current_app()
 
@@ -140,6 +148,30 @@ class Signature(dict):
         if type(new) is Signature:
             new._type = getattr(self, "_type", None)
         return new
+
+    def replace(self, args: Any = None, kwargs: Any = None, options: Any = None) -> Signature:
+        """A copy with ``args``, ``kwargs`` or ``options`` replaced (not merged)."""
+        sig = copy.deepcopy(self)
+        if args is not None:
+            sig["args"] = tuple(args)
+        if kwargs is not None:
+            sig["kwargs"] = dict(kwargs)
+        if options is not None:
+            sig["options"] = dict(options)
+        return sig
+
+    def flatten_links(self) -> list[Signature]:
+        """This signature and every signature linked from it, depth first."""
+        found: list[Signature] = [self]
+        for link in self.options.get("link") or ():
+            found.extend(maybe_signature(link, app=self._app).flatten_links())
+        return found
+
+    def reprcall(self, *args: Any, **kwargs: Any) -> str:
+        """``name(args, kwargs)`` of a call with these partial arguments."""
+        args, kwargs, _ = self._merge(args, kwargs)
+        text = ", ".join([*(repr(a) for a in args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        return f"{self.task}({text})"
 
     def set(self, immutable: bool | None = None, **options: Any) -> Signature:
         """Update the options (and immutability); returns ``self``."""

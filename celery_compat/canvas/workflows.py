@@ -31,6 +31,8 @@ class chain(Signature):
             flat.extend(task.tasks if isinstance(task, _chain) and not task.options else [task])
         Signature.__init__(self, "celery.chain", (), {"tasks": flat}, options, subtask_type="chain",
                            immutable=False, app=app)
+        # As Celery builds chains with ``|``: a group followed by a step is a chord from the start.
+        self.kwargs["tasks"] = self._steps()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], app: Celery | None = None) -> Signature:
@@ -179,7 +181,11 @@ class group(Signature):
                 tasks = tuple(only.tasks)
             elif not isinstance(only, dict) and isinstance(only, Iterable):
                 tasks = tuple(only)
-        Signature.__init__(self, "celery.group", (), {"tasks": _sigs(tasks, app)}, options,
+        flat: list[Signature] = []
+        for task in _sigs(tasks, app):
+            # Nested groups are flattened, as Celery does.
+            flat.extend(task.tasks if isinstance(task, group) and not task.options else [task])
+        Signature.__init__(self, "celery.group", (), {"tasks": flat}, options,
                            subtask_type="group", immutable=False, app=app)
 
     @classmethod
@@ -212,13 +218,15 @@ class group(Signature):
     partial = clone
 
     def link(self, callback: Any) -> Any:
-        """Link ``callback`` to the first task only (as Celery; use a chord to wait for all)."""
+        """Link an immutable clone of ``callback`` to the first task only (use a chord to wait for all)."""
+        callback = maybe_signature(callback, app=self._app).clone().set(immutable=True)
         if self.tasks:
             self.tasks[0].link(callback)
         return callback
 
     def link_error(self, errback: Any) -> Any:
-        """Link ``errback`` to every task."""
+        """Link an immutable clone of ``errback`` to every task."""
+        errback = maybe_signature(errback, app=self._app).clone().set(immutable=True)
         for task in self.tasks:
             task.link_error(errback)
         return errback
@@ -363,7 +371,13 @@ class chord(Signature):
         return self.body.link(callback)  # type: ignore[union-attr]
 
     def link_error(self, errback: Any) -> Any:
-        """Link ``errback`` to the body (called with a ``ChordError`` if a header task fails)."""
+        """Link ``errback`` to the body (called with a ``ChordError`` if a header task fails).
+
+        With ``task_allow_error_cb_on_chord_header`` also to every header task.
+        """
+        if self.app.conf.task_allow_error_cb_on_chord_header:
+            for task in self.header.tasks:
+                task.link_error(errback.clone(immutable=True) if isinstance(errback, Signature) else errback)
         return self.body.link_error(errback)  # type: ignore[union-attr]
 
     def __or__(self, other: Any) -> Any:

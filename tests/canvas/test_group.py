@@ -59,9 +59,9 @@ def test_g5_link_options_and_skew(app: Celery) -> None:
     g = group(add.s(1, 1), add.s(2, 2))
     g.link(add.s(10))
     g.link_error(add.s(20))
-    assert g.tasks[0].options["link"] == [add.s(10)]
+    assert g.tasks[0].options["link"] == [add.si(10)]
     assert "link" not in g.tasks[1].options
-    assert [t.options["link_error"] for t in g.tasks] == [[add.s(20)], [add.s(20)]]
+    assert [t.options["link_error"] for t in g.tasks] == [[add.si(20)], [add.si(20)]]
     g = group(add.s(1, 1), add.s(2, 2), add.s(3, 3)).skew(start=1, step=10)
     assert [t.options["countdown"] for t in g.tasks] == [1, 11, 21]
 
