@@ -70,9 +70,15 @@ def test_disabled_backend_raises_celerys_message(app_factory: Callable[..., Any]
         app.backend.apply_chord(("g", []), None)
 
 
-def test_chords_wait_for_the_canvas_work(app: Any) -> None:
-    with pytest.raises(NotImplementedError, match="Chords are not implemented by celery_compat's MemoryBackend"):
-        app.backend.apply_chord(("g", []), None)
+def test_memory_backend_counts_chord_parts_in_the_process(app: Any) -> None:
+    from celery_compat.context import Context
+    from celery_compat.result import AsyncResult
+
+    app.backend.apply_chord(("g", [AsyncResult("a", app=app), AsyncResult("b", app=app)]), None)
+    request = Context(group="g", chord={"task": "body"})
+    assert app.backend._chord_part_done(request) is None
+    assert [r.id for r in app.backend._chord_part_done(request).results] == ["a", "b"]
+    assert app.backend._chord_part_done(request) is None
 
 
 def test_exceptions_are_encoded_like_celery(app: Any) -> None:
