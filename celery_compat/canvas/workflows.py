@@ -377,7 +377,7 @@ class chord(Signature):
         """
         if self.app.conf.task_allow_error_cb_on_chord_header:
             for task in self.header.tasks:
-                task.link_error(errback.clone(immutable=True) if isinstance(errback, Signature) else errback)
+                task.link_error(errback.clone() if isinstance(errback, Signature) else errback)
         return self.body.link_error(errback)  # type: ignore[union-attr]
 
     def __or__(self, other: Any) -> Any:

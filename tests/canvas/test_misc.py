@@ -112,3 +112,27 @@ def test_replace_refuses_a_signature_in_a_chord(app: Celery) -> None:
             replace_with_add.replace(chain())
     finally:
         replace_with_add.pop_request()
+
+
+def test_construction_shapes_as_celery(app: Celery) -> None:
+    c = chain(add.s(1, 1), group(add.s(1), add.s(2)), tsum.s())
+    assert [type(t) for t in c.tasks] == [Signature, chord]
+    assert type(chain(add.s(1, 1), group(add.s(1))).tasks[-1]) is group
+    assert type(group(add.s(1, 1)) | tsum.s()) is chord
+    assert len(group(group(add.s(1, 1), add.s(2, 2)), add.s(3, 3))) == 3
+    assert chain().apply_async() is None
+    assert add.s(1).reprcall(2) == f"{add.name}(2, 1)"
+    assert add.s(1, 1).replace(args=(5,)).args == (5,)
+
+
+def test_chord_errback_on_header_tasks_only_when_allowed(app: Celery) -> None:
+    from tests.canvas.tasks import errback_old
+
+    h = chord([add.s(1, 1)], tsum.s())
+    h.link_error(errback_old.s())
+    assert "link_error" not in h.header.tasks[0].options
+    app.conf.task_allow_error_cb_on_chord_header = True
+    h = chord([add.s(1, 1)], tsum.s())
+    h.link_error(errback_old.s())
+    assert h.header.tasks[0].options["link_error"] == [errback_old.s()]
+    assert h.body.options["link_error"] == [errback_old.s()]
