@@ -23,6 +23,12 @@ class chain(Signature):
     group followed by another step becomes a chord.
     """
 
+    def __new__(cls, *tasks: Any, app: Celery | None = None, **options: Any) -> Any:
+        # As Celery (chains are built with ``|``): chain(group, task) is the chord itself.
+        if not options and len(tasks) == 2 and isinstance(tasks[0], group) and isinstance(tasks[1], Signature):
+            return chord(tasks[0], body=tasks[1], app=app)
+        return super().__new__(cls)
+
     def __init__(self, *tasks: Any, app: Celery | None = None, **options: Any) -> None:
         if len(tasks) == 1 and not isinstance(tasks[0], dict) and isinstance(tasks[0], Iterable):
             tasks = tuple(tasks[0])

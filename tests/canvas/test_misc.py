@@ -119,6 +119,7 @@ def test_construction_shapes_as_celery(app: Celery) -> None:
     assert [type(t) for t in c.tasks] == [Signature, chord]
     assert type(chain(add.s(1, 1), group(add.s(1))).tasks[-1]) is group
     assert type(group(add.s(1, 1)) | tsum.s()) is chord
+    assert type(chain(group(add.s(1, 1)), tsum.s())) is chord
     assert len(group(group(add.s(1, 1), add.s(2, 2)), add.s(3, 3))) == 3
     assert chain().apply_async() is None
     assert add.s(1).reprcall(2) == f"{add.name}(2, 1)"
