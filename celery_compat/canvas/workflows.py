@@ -402,7 +402,8 @@ class chord(Signature):
             raise TypeError("chord has no body")
         header = self.header
         gid = header.options.setdefault("task_id", _uuid())
-        body_result = body.freeze(_id or self.options.get("task_id"), group_id=group_id or gid, chord=chord,
+        body_result = body.freeze(_id or self.options.get("task_id"),
+                                  group_id=group_id or body.options.get("group_id") or gid, chord=chord,
                                   group_index=group_index, root_id=root_id)
         header_result = header.freeze(gid, chord=dict(body), root_id=root_id, parent_id=parent_id)
         _root(body_result).parent = header_result

@@ -117,3 +117,13 @@ def test_header_parts_with_ignore_result_still_count(app: Celery) -> None:
     assert not ChordCounter.objects.exists()
     assert r.state == states.FAILURE
     assert isinstance(r.result, ChordError)
+
+
+def test_nested_workflows(app: Celery) -> None:
+    inner = chord([add.s(1, 1), add.s(2, 2)], tsum.s())
+    outer = chord([inner, add.s(10, 10)], tsum.s()).delay()
+    g = group(chord([add.s(1, 1), add.s(2, 2)], tsum.s()), add.s(1, 1), add.s(1, 1) | add.s(1)).delay()
+    drain(app)
+    assert outer.get(timeout=1) == 26
+    assert g.get(timeout=1) == [6, 2, 3]
+    assert not ChordCounter.objects.exists()

@@ -137,3 +137,26 @@ def test_chord_errback_on_header_tasks_only_when_allowed(app: Celery) -> None:
     h.link_error(errback_old.s())
     assert h.header.tasks[0].options["link_error"] == [errback_old.s()]
     assert h.body.options["link_error"] == [errback_old.s()]
+
+
+def test_builtin_tasks_under_celerys_names(app: Celery) -> None:
+    for name in ("celery.accumulate", "celery.map", "celery.starmap", "celery.chunks", "celery.chord_unlock",
+                 "celery.group", "celery.chord", "celery.chain", "celery.backend_cleanup", "celery.ping"):
+        assert name in app.tasks
+    assert app.tasks["celery.accumulate"](1, 2, index=0) == 1
+    assert app.tasks["celery.accumulate"](1, 2) == (1, 2)
+    assert app.tasks["celery.starmap"](dict(add.s()), [(1, 2)]) == [3]
+    with pytest.raises(NotImplementedError):
+        app.tasks["celery.chain"]()
+    r = app.send_task("celery.chord", kwargs={"header": [dict(add.s(1, 1))], "body": dict(tsum.s())})
+    drain(app)
+    from celery_compat.models import TaskResult
+
+    body_id = r.get(timeout=1)
+    assert app.AsyncResult(body_id).get(timeout=1) == 2
+    assert TaskResult.objects.filter(task_id=body_id).exists()
+
+
+def test_eager_map_and_chunks(eager_app: Celery) -> None:
+    assert add.starmap([(1, 2)]).delay().get() == [3]
+    assert add.chunks([(1, 1), (2, 2), (3, 3)], 2).delay().get() == [[2, 4], [6]]
