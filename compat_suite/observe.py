@@ -76,7 +76,9 @@ def states_until_ready(result: Any, timeout: float = 10.0, interval: float = 0.0
         state = result.state
         if not seen or seen[-1] != state:
             seen.append(state)
-        if result.ready():
+        # Readiness from the state just seen: a second read (ready()) could
+        # find SUCCESS and stop before SUCCESS was ever recorded.
+        if state in ("SUCCESS", "FAILURE", "REVOKED"):
             return seen
         time.sleep(interval)
     seen.append("<timeout>")
