@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import warnings
+from functools import cached_property
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -337,10 +338,26 @@ class Celery:
 
         return AsyncResult(id, app=self, **kwargs)
 
-    def GroupResult(self, id: str | None = None, results: Any = None, **kwargs: Any) -> Any:
+    @cached_property
+    def GroupResult(self) -> type:
+        """``GroupResult`` bound to this app: a class, as in Celery, so
+        ``app.GroupResult.restore(id)`` works as well as ``app.GroupResult(id, results)``."""
         from ..result import GroupResult
 
-        return GroupResult(id, results, app=self, **kwargs)
+        bound_app = self
+
+        class BoundGroupResult(GroupResult):
+            def __init__(self, id: str | None = None, results: Any = None, **kwargs: Any) -> None:
+                kwargs.setdefault("app", bound_app)
+                super().__init__(id, results, **kwargs)
+
+            @classmethod
+            def restore(cls, id: str, backend: Any = None, app: Any = None) -> Any:
+                return GroupResult.restore(id, backend=backend, app=app or bound_app)
+
+        BoundGroupResult.__name__ = BoundGroupResult.__qualname__ = "GroupResult"
+        BoundGroupResult.__module__ = GroupResult.__module__
+        return BoundGroupResult
 
     def signature(self, *args: Any, **kwargs: Any) -> Any:
         from ..canvas import signature
