@@ -135,8 +135,18 @@ def test_delay_on_commit_publishes_after_commit_only(impl):
     from django.db import transaction
 
     k = k_(impl, "oc")
-    with transaction.atomic():
-        returned = impl.t.mark.delay_on_commit(k, "committed")
+    published = []
+
+    def before(sender=None, body=None, **kw):
+        published.append(sender)
+
+    impl.signals.before_task_publish.connect(before, weak=False)
+    try:
+        with transaction.atomic():
+            returned = impl.t.mark.delay_on_commit(k, "committed")
+            inside = list(published)
+    finally:
+        impl.signals.before_task_publish.disconnect(before)
     try:
         with transaction.atomic():
             impl.t.mark.delay_on_commit(k, "rolled-back")
@@ -145,7 +155,7 @@ def test_delay_on_commit_publishes_after_commit_only(impl):
         pass
     impl.wait_for("committed task", lambda: NOTES.get(k))
     time.sleep(0.5)
-    impl.check([returned, NOTES[k]], [None, ["committed"]])
+    impl.check([returned, inside, published[:1], NOTES[k]], [None, [], ["zoo.mark"], ["committed"]])
 
 
 def test_signals_order_on_success(impl):
