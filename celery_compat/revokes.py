@@ -25,22 +25,32 @@ REVOKE_SECONDS = 3 * 60 * 60
 
 def record_revoke(app: Celery, task_id: Any, terminate: bool = False, signal: str = "SIGTERM") -> None:
     """Persist the revoke of ``task_id`` (or several) and mark them REVOKED."""
-    from .models import Revoke
-
-    ids = [str(one) for one in (task_id if isinstance(task_id, (list, tuple, set)) else [task_id])]
-    now = timezone.now()
-    Revoke.objects.bulk_create(
-        [Revoke(task_id=one, terminate=terminate, signal=signal or "SIGTERM", created_at=now,
-                expires_at=now + dt.timedelta(seconds=REVOKE_SECONDS)) for one in ids],
-        update_conflicts=True,
-        unique_fields=["task_id"] if _upsert_has_target() else None,
-        update_fields=["terminate", "signal", "created_at", "expires_at"],
-    )
+    ids = persist_revokes(task_id, terminate=terminate, signal=signal)
     backend = app.backend
     for one in ids:
         if backend.get_task_meta(one).get("status") in states.READY_STATES:
             continue  # finished: a revoke cannot change the outcome
         backend.mark_as_revoked(one, "revoked")
+
+
+def persist_revokes(task_id: Any, terminate: bool = False, signal: Any = "SIGTERM") -> list[str]:
+    """Write (or refresh) the ``Revoke`` rows of ``task_id`` (or several); return the ids.
+
+    One upsert statement: no read-then-write, which SQLite would refuse
+    under concurrent writers ("database is locked").
+    """
+    from .models import Revoke
+
+    ids = [str(one) for one in (task_id if isinstance(task_id, (list, tuple, set)) else [task_id])]
+    now = timezone.now()
+    Revoke.objects.bulk_create(
+        [Revoke(task_id=one, terminate=terminate, signal=str(signal or "SIGTERM")[:16], created_at=now,
+                expires_at=now + dt.timedelta(seconds=REVOKE_SECONDS)) for one in ids],
+        update_conflicts=True,
+        unique_fields=["task_id"] if _upsert_has_target() else None,
+        update_fields=["terminate", "signal", "created_at", "expires_at"],
+    )
+    return ids
 
 
 def revoked_ids(task_ids: Iterable[str]) -> set[str]:

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import states
+from ..revokes import persist_revokes
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -102,7 +103,9 @@ def revoke(state: ControlNode, task_id: Any, terminate: bool = False, signal: An
     task_ids = set(task_id if isinstance(task_id, (list, tuple, set)) else [task_id])
     worker_state = state.worker.state
     worker_state.revoked.update(task_ids)
-    _persist_revokes(task_ids, bool(terminate), signal)
+    # Kept as rows also for revokes from clients that wrote none (real
+    # Celery's), so workers started later skip the task as well.
+    persist_revokes(task_ids, terminate=bool(terminate), signal=signal)
     running = {request.id for request in worker_state.find(task_ids) if worker_state.is_active(request)}
     backend = state.app.backend
     for one in task_ids - running:
@@ -132,27 +135,6 @@ def revoke(state: ControlNode, task_id: Any, terminate: bool = False, signal: An
         return ok("terminate: {}".format(", ".join(terminated)))
     logger.info("Tasks flagged as revoked: %s", ", ".join(task_ids))
     return ok(f"tasks {task_ids} flagged as revoked")
-
-
-def _persist_revokes(task_ids: set[str], terminate: bool, signal: Any) -> None:
-    # A revoke from a client that wrote no Revoke row (real Celery's) is
-    # kept too, so workers started later skip the task as well.
-    import datetime as dt
-
-    from django.db import IntegrityError
-    from django.utils import timezone
-
-    from ..models import Revoke
-    from ..revokes import REVOKE_SECONDS
-
-    now = timezone.now()
-    for one in task_ids:
-        defaults = {"terminate": terminate, "signal": str(signal or "SIGTERM")[:16], "created_at": now,
-                    "expires_at": now + dt.timedelta(seconds=REVOKE_SECONDS)}
-        try:
-            Revoke.objects.update_or_create(task_id=str(one), defaults=defaults)
-        except IntegrityError:
-            pass  # another worker wrote it at the same moment
 
 
 @handler()
