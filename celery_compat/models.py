@@ -372,3 +372,7 @@ class Revoke(models.Model):
 
     def __str__(self) -> str:
         return self.task_id
+
+
+# Beat models (app label celery_compat): periodic tasks, schedules, claims.
+from .beat.models import *  # noqa: E402,F401,F403
