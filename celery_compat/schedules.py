@@ -105,8 +105,13 @@ DAY_NAMES = {name: number for number, name in enumerate("sun mon tue wed thu fri
 UTC = timezone.utc
 
 
-class ParseException(Exception):
-    """Raised by :class:`crontab_parser` when the input can't be parsed."""
+class ParseException(ValueError):
+    """Raised by :class:`crontab_parser` when the input can't be parsed.
+
+    Celery's is a bare ``Exception``; ours is also a ``ValueError``, so one
+    ``except ValueError`` catches every bad crontab string (``except
+    ParseException`` works as in Celery).
+    """
 
 
 # -- time helpers ------------------------------------------------------------------

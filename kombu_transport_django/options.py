@@ -42,6 +42,11 @@ class TransportOptions:
     use_listen_notify: bool = True
     #: Largest payload accepted by ``_put``, in bytes (``None``: no limit).
     max_payload_bytes: int | None = 10 * 1024 * 1024
+    #: Sign stored messages with an HMAC and deliver only verified ones
+    #: (see :mod:`.signing`); publishers and consumers must agree.
+    sign_messages: bool = False
+    #: The HMAC key; default ``SECRET_KEY`` (and ``SECRET_KEY_FALLBACKS``).
+    signing_key: str | None = None
 
     @classmethod
     def from_transport_options(cls, options: Mapping[str, Any]) -> TransportOptions:
@@ -75,6 +80,16 @@ class TransportOptions:
         positive("max_redeliveries", allow_none=True)
         positive("max_batch")
         positive("max_payload_bytes", allow_none=True)
+        if not isinstance(self.sign_messages, bool):
+            raise ImproperlyConfigured(
+                f"django:// transport option sign_messages={self.sign_messages!r} is invalid: "
+                f"use True or False in broker_transport_options / transport_options."
+            )
+        if self.signing_key is not None and (not isinstance(self.signing_key, str) or not self.signing_key):
+            raise ImproperlyConfigured(
+                "django:// transport option signing_key is invalid: use a non-empty string, "
+                "or leave it out to sign with SECRET_KEY."
+            )
         if self.heartbeat_interval * 2 > self.lease_seconds:
             raise ImproperlyConfigured(
                 f"django:// transport options heartbeat_interval={self.heartbeat_interval!r} "

@@ -31,7 +31,7 @@ from kombu.transport.base import to_rabbitmq_queue_arguments
 from kombu.utils.json import dumps as kombu_dumps
 
 from . import claim as claims
-from . import leases, publish
+from . import leases, publish, signing
 from .notify import PgListener, Poller
 from .options import TransportOptions
 
@@ -245,6 +245,8 @@ class Channel(virtual.Channel):
 
     def _row_for(self, queue: str, message: dict[str, Any], now: dt.datetime) -> publish.NewMessage:
         payload = kombu_dumps(message)
+        if self.options.sign_messages:
+            payload = signing.sign(payload, queue, signing.signing_keys(self.options.signing_key))
         limit = self.options.max_payload_bytes
         if limit is not None and len(payload) > limit:
             raise PayloadTooLarge(
@@ -365,7 +367,9 @@ class Channel(virtual.Channel):
         except ValueError as exc:
             payload = None
             reason = f"payload is not a kombu JSON message: {exc}"
-        if payload is not None:
+        if payload is not None and self.options.sign_messages:
+            reason = signing.verify(payload, row.queue, signing.signing_keys(self.options.signing_key))
+        if payload is not None and reason is None:
             accept = self._accept.get(row.queue)
             content_type = payload.get("content-type")
             if accept is not None and content_type not in accept:
