@@ -25,6 +25,7 @@ from ..exceptions import NotRegistered
 from ..protocol import InvalidMessage, parse
 from .control import ControlNode
 from .execution import Outcome, close_old_connections
+from .ratelimit import RateLimiter
 from .request import Request, custom_headers
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ class Consumer:
         self.task_consumer: KombuConsumer | None = None
         self.qos: QoS | None = None
         self.control = ControlNode(self) if worker.enable_remote_control else None
+        #: rate limits (``Task.rate_limit``): requests waiting for a token
+        self.limiter = RateLimiter(not worker.disable_rate_limits, max_extra=worker.prefetch_count)
+        self.reset_rate_limits()
         self._ready_sent = False
         #: bumped at each (re)connection: a request of an older one cannot be acked
         self.generation = 0
@@ -85,6 +89,7 @@ class Consumer:
                 # Unacked messages of the lost connection come back when their
                 # leases lapse; whatever of them waits here must not run.
                 self.state.forget_waiting()
+                self.limiter.forget()
                 close_old_connections()
                 self.worker.sleep(delay)
                 delay = min(delay * 2, RECONNECT_BACKOFF[1])
@@ -142,11 +147,15 @@ class Consumer:
             for request in self.state.pop_due():
                 if self.qos is not None:
                     self.qos.decrement_eventually()
+                self._to_pool(request)
+            for request, raised in self.limiter.due():
+                if raised and self.qos is not None:
+                    self.qos.decrement_eventually()
                 self.pool.apply_async(request)
             qos = self.qos
             if qos is not None and qos.prev != qos.value:
                 qos.update()
-            timeout = min(base, self.state.next_due_in())
+            timeout = min(base, self.state.next_due_in(), self.limiter.next_in())
             try:
                 self.connection.drain_events(timeout=timeout)
             except socket.timeout:
@@ -204,8 +213,19 @@ class Consumer:
                 self.qos.increment_eventually()
             return
         self.state.task_reserved(request)
-        self.pool.apply_async(request)
+        self._to_pool(request)
 
+    def _to_pool(self, request: Request) -> None:
+        """Run a reserved request now, or hold it until its rate limit gives a token."""
+        if not self.limiter.hold(request):
+            self.pool.apply_async(request)
+        elif self.qos is not None and self.limiter.raise_prefetch(request):
+            # Held unacked: let one more message in, so other tasks keep flowing.
+            self.qos.increment_eventually()
+
+    def reset_rate_limits(self) -> None:
+        """(Re)build the buckets from the tasks' ``rate_limit`` (remote control, start)."""
+        self.limiter.reset(self.app.tasks)
     def on_invalid_message(self, message: Message, exc: BaseException) -> None:
         logger.error(
             "Received invalid task message: %s. The message has been rejected (kept as dead by "

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import states
 from ..revokes import persist_revokes
+from .ratelimit import rate
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -40,6 +41,10 @@ def handler(name: str | None = None) -> Callable[[Handler], Handler]:
 
 def ok(value: Any) -> dict[str, Any]:
     return {"ok": value}
+
+
+def nok(value: Any) -> dict[str, Any]:
+    return {"error": value}
 
 
 def signum(value: Any) -> int:
@@ -156,7 +161,7 @@ def time_limit(state: ControlNode, task_name: str | None = None, hard: float | N
         task = state.app.tasks[task_name]
     except KeyError:
         logger.error("Change time limit attempt for unknown task %s", task_name)
-        return {"error": "unknown task"}
+        return nok("unknown task")
     task.soft_time_limit = soft
     task.time_limit = hard
     logger.info("New time limits for tasks of type %s: soft=%s hard=%s", task_name, soft, hard)
@@ -165,7 +170,22 @@ def time_limit(state: ControlNode, task_name: str | None = None, hard: float | N
 
 @handler()
 def rate_limit(state: ControlNode, task_name: str, rate_limit: Any, **kwargs: Any) -> Any:
-    return {"error": "rate limits are not supported by celery_compat's worker"}
+    """Set a task type's ``rate_limit`` in this worker (a false value removes it)."""
+    try:
+        rate(rate_limit)
+    except ValueError as exc:
+        return nok(f"Invalid rate limit string: {exc!r}")
+    try:
+        state.app.tasks[task_name].rate_limit = rate_limit
+    except KeyError:
+        logger.error("Rate limit attempt for unknown task %s", task_name)
+        return nok("unknown task")
+    state.consumer.reset_rate_limits()
+    if not rate_limit:
+        logger.info("Rate limits disabled for tasks of type %s", task_name)
+        return ok("rate limit disabled successfully")
+    logger.info("New rate limit for tasks of type %s: %s.", task_name, rate_limit)
+    return ok("new rate limit set successfully")
 
 
 # -- inspect commands -----------------------------------------------------------

@@ -64,7 +64,8 @@ class WorkController:
 
     Arguments default to the app's settings (``worker_concurrency``,
     ``worker_pool``, ``worker_prefetch_multiplier``, ``task_time_limit``…),
-    then to Celery's defaults. ``until_empty`` makes :meth:`start` return
+    then to Celery's defaults (``disable_rate_limits``:
+    ``worker_disable_rate_limits``). ``until_empty`` makes :meth:`start` return
     once the queues are empty and no task runs; ``deadline`` (seconds)
     bounds a run (``timed_out`` tells whether it was reached).
     """
@@ -85,6 +86,7 @@ class WorkController:
         until_empty: bool = False,
         install_signal_handlers: bool = True,
         enable_remote_control: bool | None = None,
+        disable_rate_limits: bool | None = None,
         deadline: float | None = None,
         **options: Any,
     ) -> None:
@@ -103,6 +105,10 @@ class WorkController:
         self.install_signal_handlers = install_signal_handlers
         self.enable_remote_control = (
             conf.worker_enable_remote_control if enable_remote_control is None else enable_remote_control
+        )
+        #: ``worker_disable_rate_limits``: ignore every task's ``rate_limit``
+        self.disable_rate_limits = bool(
+            conf.worker_disable_rate_limits if disable_rate_limits is None else disable_rate_limits
         )
         self.pool_options = {
             "max_tasks_per_child": max_tasks_per_child or conf.worker_max_tasks_per_child,

@@ -6,23 +6,10 @@ from typing import Iterator
 
 import pytest
 
-from celery_compat import Celery, _state
+from celery_compat import Celery
+from tests.helpers.fixtures import app_fixture, real_celery  # noqa: F401  fixtures
 
-
-@pytest.fixture
-def app() -> Iterator[Celery]:
-    """A celery_compat app on the test database."""
-    import tests.canvas.tasks  # noqa: F401  registers the shared tasks
-
-    previous = getattr(_state._tls, "current_app", None)
-    app = Celery("tests.canvas")
-    app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.worker_hijack_root_logger = False
-    app.finalize()
-    app.set_current()
-    yield app
-    app.close()
-    _state._tls.current_app = previous
+app = app_fixture("tests.canvas", "tests.canvas.tasks", set_current=True)
 
 
 @pytest.fixture

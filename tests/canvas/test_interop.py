@@ -7,7 +7,7 @@ through ``celery_compat``'s ``AsyncResult`` and side effects (files).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -30,19 +30,6 @@ def _unlock_backend() -> type:
             raise AssertionError("the client stores nothing")
 
     return UnlockBackend
-
-
-@pytest.fixture
-def real_celery() -> Iterator[Any]:
-    """A real Celery client on ``django://``."""
-    from celery import Celery as RealCelery
-
-    import kombu_transport_django  # noqa: F401  registers django:// for real Celery
-
-    real = RealCelery("real-client", broker="django://", set_as_current=False)
-    real.conf.update(broker_connection_retry_on_startup=True)
-    yield real
-    real.close()
 
 
 def test_real_celery_chain_finishes_on_our_worker(app: Celery, real_celery: Any, tmp_path: Path) -> None:

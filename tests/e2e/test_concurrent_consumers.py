@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from kombu_transport_django.models import Message
-from tests.helpers.e2e import publish_seqs, received, wait_for
+from tests.helpers.e2e import publish_seqs, received, wait_until
 
 CONSUMERS = 4
 PREFETCH = 10
@@ -75,7 +75,7 @@ def drain(spawn: Callable, tmp_path: Path, queue: str, total: int, consumers: in
             )
         )
     # All connected and consuming before any of them claims a message.
-    wait_for(
+    wait_until(
         "all consumers ready",
         lambda: all((tmp_path / f"c{i}.status").exists() for i in range(consumers)),
         timeout=60,

@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Max
 
 from kombu_transport_django.models import Message
-from tests.helpers.e2e import publish_seqs, read_lines, received, wait_for
+from tests.helpers.e2e import publish_seqs, read_lines, received, wait_until
 
 LEASE_SECONDS = 4
 HEARTBEAT_INTERVAL = 1
@@ -65,7 +65,7 @@ def test_killed_consumer_messages_are_redelivered(spawn, tmp_path):
             "--prefetch", str(HELD), "--hold", str(HELD), "--deadline", "120",
         )
     )
-    wait_for("holder holding", status_has(tmp_path / "holder.status", "holding"), 60, procs=[holder])
+    wait_until("holder holding", status_has(tmp_path / "holder.status", "holding"), 60, procs=[holder])
     held = received(tmp_path / "holder.out")
     # The first HELD in queue order, each delivered for the first time.
     assert held == [(seq, False) for seq in range(HELD)]
@@ -89,7 +89,7 @@ def test_killed_consumer_messages_are_redelivered(spawn, tmp_path):
     def all_redelivered() -> bool:
         return len({seq for seq, again in received(tmp_path / "second.out") if again}) >= HELD
 
-    wait_for(
+    wait_until(
         "held messages redelivered",
         all_redelivered,
         timeout=REDELIVERY_BOUND + 10,
@@ -109,7 +109,7 @@ def test_killed_consumer_messages_are_redelivered(spawn, tmp_path):
     assert REDELIVERY_EARLIEST <= elapsed <= REDELIVERY_BOUND
 
     # The second consumer acks them all: the queue ends up empty.
-    wait_for("queue empty", lambda: not Message.objects.filter(queue=queue).exists(), 10, procs=[second])
+    wait_until("queue empty", lambda: not Message.objects.filter(queue=queue).exists(), 10, procs=[second])
     second.kill()
     _, err = second.communicate(timeout=30)
     assert "Traceback" not in err, err
@@ -130,7 +130,7 @@ def test_live_slow_consumer_keeps_its_leases(spawn, tmp_path):
             "--hold-seconds", str(hold_seconds), "--deadline", "120",
         )
     )
-    wait_for("holder holding", status_has(tmp_path / "holder.status", "holding"), 60, procs=[holder])
+    wait_until("holder holding", status_has(tmp_path / "holder.status", "holding"), 60, procs=[holder])
     holding_at = time.monotonic()
     assert received(tmp_path / "holder.out") == [(seq, False) for seq in range(HELD)]
 
@@ -141,7 +141,7 @@ def test_live_slow_consumer_keeps_its_leases(spawn, tmp_path):
             "--prefetch", "10", "--idle", "120", "--deadline", "120",
         )
     )
-    wait_for("poller ready", status_has(tmp_path / "poller.status", "ready"), 30, procs=[poller])
+    wait_until("poller ready", status_has(tmp_path / "poller.status", "ready"), 30, procs=[poller])
     poller_ready_after = time.monotonic() - holding_at
 
     # While the holder lives, its leases are renewed: the rows stay leased

@@ -19,7 +19,7 @@ from django.db import connection
 
 from kombu_transport_django.models import Message, Queue
 from tests.helpers.celery_app import add, app, mark, ran_at
-from tests.helpers.e2e import read_lines, wait_for
+from tests.helpers.e2e import read_lines, wait_until
 
 WORKER_NAME = f"w1@{socket.gethostname()}"
 PIDBOX_QUEUE = f"{WORKER_NAME}.celery.pidbox"
@@ -70,7 +70,7 @@ def worker(spawn, tmp_path):
         with app.connection_for_write() as conn:
             return app.control.inspect(timeout=0.5, destination=[WORKER_NAME], connection=conn).ping()
 
-    pong = wait_for("worker answering ping", ping, READY_TIMEOUT, interval=0.1, procs=[proc])
+    pong = wait_until("worker answering ping", ping, READY_TIMEOUT, interval=0.1, procs=[proc])
     ready_seconds = time.monotonic() - started
     print(f"\n[{connection.vendor}] worker answered ping {ready_seconds:.2f}s after start")
     yield {
@@ -132,9 +132,9 @@ def test_worker_runs_tasks_eta_revoke_ping_shutdown(worker, tmp_path):
     revoked = mark.apply_async((str(marker), "revoked"), countdown=REVOKED_COUNTDOWN)
     revoked_sent = time.monotonic()
     revoked.revoke()
-    wait_for("REVOKED state", lambda: result(revoked).state == "REVOKED", 30, procs=[worker["proc"]])
+    wait_until("REVOKED state", lambda: result(revoked).state == "REVOKED", 30, procs=[worker["proc"]])
     assert Message.objects.filter(task_id=revoked.id).count() == 1  # still withheld
-    wait_for(
+    wait_until(
         "revoked task's message consumed",
         lambda: not Message.objects.filter(task_id=revoked.id).exists(),
         REVOKED_COUNTDOWN + 30,
@@ -189,7 +189,7 @@ def test_stopped_worker_pidbox_queue_expires(worker, spawn, tmp_path):
         "--idle", "60",
         "--deadline", "60",
     )
-    wait_for("pidbox queue gone", lambda: not Queue.objects.filter(name=PIDBOX_QUEUE).exists(),
+    wait_until("pidbox queue gone", lambda: not Queue.objects.filter(name=PIDBOX_QUEUE).exists(),
              PIDBOX_EXPIRY_BOUND + 10, interval=0.1, procs=[bystander])
     gone_at = time.monotonic()
     gone_after = gone_at - stopped_at

@@ -1,4 +1,4 @@
-"""Shared pieces of the end-to-end tests (tests/e2e): publishing, waiting."""
+"""Shared pieces of the multi-process tests (tests/e2e, tests/worker): publishing, waiting."""
 
 from __future__ import annotations
 
@@ -43,16 +43,18 @@ def publish_seqs(queue_name: str, seqs: Iterable[int]) -> int:
     return count
 
 
-def wait_for(
+def wait_until(
     what: str,
     check: Callable[[], T],
     timeout: float,
     interval: float = 0.05,
     procs: Iterable[subprocess.Popen] = (),
+    log: Path | None = None,
 ) -> T:
-    """Poll ``check`` until it returns something truthy, at most ``timeout``.
+    """Poll ``check`` until it returns something truthy, at most ``timeout`` seconds.
 
-    Fails early, with the child's stderr, if one of ``procs`` exits.
+    Fails early if one of ``procs`` exits, with what it said: its piped
+    stdout/stderr, and the ``log`` file its output goes to, if any.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -63,19 +65,26 @@ def wait_for(
             if proc.poll() is not None:
                 raise AssertionError(
                     f"while waiting for {what}: child {proc.args} exited rc={proc.returncode}\n"
-                    f"{describe(proc)}"
+                    f"{describe(proc)}{_log_text(log)}"
                 )
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{_log_text(log)}")
         time.sleep(interval)
 
 
+def _log_text(log: Path | None) -> str:
+    return f"--- {log.name} ---\n{log.read_text()}" if log is not None and log.exists() else ""
+
+
 def describe(proc: subprocess.Popen) -> str:
-    """stdout/stderr of a child that has exited (or is killed for this)."""
+    """stdout/stderr of a child that has exited (or is killed for this), if piped."""
     if proc.poll() is None:
         proc.kill()
+    if proc.stdout is None and proc.stderr is None:
+        proc.wait(timeout=30)
+        return ""
     out, err = proc.communicate(timeout=30)
-    return f"--- stdout ---\n{out}\n--- stderr ---\n{err}"
+    return f"--- stdout ---\n{out}\n--- stderr ---\n{err}\n"
 
 
 def read_lines(path: Path) -> list[str]:

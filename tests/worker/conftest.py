@@ -11,8 +11,9 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from celery_compat import Celery, _state
 from tests.conftest import ROOT, subprocess_env
+from tests.helpers.e2e import wait_until
+from tests.helpers.fixtures import app_fixture, real_celery  # noqa: F401  fixtures
 
 WORKER_SETTINGS = "tests.worker.proj.settings"
 
@@ -20,19 +21,7 @@ WORKER_SETTINGS = "tests.worker.proj.settings"
 Events = Callable[..., list[tuple[str, dict[str, Any]]]]
 
 
-@pytest.fixture
-def app() -> Iterator[Celery]:
-    """A celery_compat app on the test database, with the zoo's shared tasks."""
-    import tests.worker.proj.tasks  # noqa: F401  registers the shared tasks
-
-    previous = getattr(_state._tls, "current_app", None)
-    app = Celery("tests.worker")
-    app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.worker_hijack_root_logger = False
-    app.finalize()
-    yield app
-    app.close()
-    _state._tls.current_app = previous
+app = app_fixture("tests.worker", "tests.worker.proj.tasks")
 
 
 @pytest.fixture
@@ -122,21 +111,3 @@ def _consuming(hostname: str) -> bool:
     from kombu_transport_django.models import Queue
 
     return Queue.objects.filter(name=f"{hostname}.celery.pidbox").exists()
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.05,
-               procs: Any = (), log: Path | None = None) -> Any:
-    """Poll ``check`` until truthy; fail early (with the log) if a child exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        for proc in procs:
-            if proc.poll() is not None:
-                text = log.read_text() if log is not None and log.exists() else ""
-                raise AssertionError(f"while waiting for {what}: child exited rc={proc.returncode}\n{text}")
-        if time.monotonic() > deadline:
-            text = log.read_text() if log is not None and log.exists() else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{text}")
-        time.sleep(interval)

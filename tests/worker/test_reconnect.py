@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tests.worker.conftest import StartWorker, wait_until
+from tests.helpers.e2e import wait_until
+from tests.worker.conftest import StartWorker
 from tests.worker.proj.tasks import add
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

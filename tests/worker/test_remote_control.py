@@ -8,30 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from celery_compat import Celery, states
 from celery_compat.exceptions import TaskRevokedError
 from celery_compat.models import Revoke
-from tests.worker.conftest import StartWorker, wait_until
+from tests.helpers.e2e import wait_until
+from tests.worker.conftest import StartWorker
 from tests.worker.proj.tasks import add, mark, request_fields, sleep_then_mark
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-@pytest.fixture
-def real_celery() -> Iterator[Any]:
-    """A real Celery client on ``django://`` (no result backend: it only publishes)."""
-    from celery import Celery as RealCelery
-
-    import kombu_transport_django  # noqa: F401  registers django:// for real Celery
-
-    real = RealCelery("real-client", broker="django://", set_as_current=False)
-    real.conf.update(broker_connection_retry_on_startup=True)
-    yield real
-    real.close()
 
 
 def lines(path: Path) -> list[str]:

@@ -22,7 +22,8 @@ from celery_compat.exceptions import (
 )
 from celery_compat.testing import drain
 from kombu_transport_django.models import Message
-from tests.worker.conftest import RunWorker, StartWorker, wait_until
+from tests.helpers.e2e import wait_until
+from tests.worker.conftest import RunWorker, StartWorker
 from tests.worker.proj.tasks import (
     add,
     late_and_requeued,

@@ -17,3 +17,5 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # pidbox queues of stopped test workers vanish soon
 CELERY_CONTROL_QUEUE_EXPIRES = 5.0
+# test_rate_limits: a worker that ignores rate limits
+CELERY_WORKER_DISABLE_RATE_LIMITS = bool(os.environ.get("PROJ_DISABLE_RATE_LIMITS"))

@@ -119,3 +119,17 @@ def ignored() -> None:
 @shared_task(acks_late=True)
 def rejected(requeue: bool) -> None:
     raise Reject("no thanks", requeue=requeue)
+
+
+@shared_task(rate_limit="5/s")
+def five_per_second(path: str, value: Any) -> Any:
+    """Rate-limited: appends ``<wall-clock start> <value>`` to ``path``."""
+    _append(path, f"{time.time()!r} {value}")
+    return value
+
+
+@shared_task(rate_limit="1/m")
+def once_a_minute(path: str, value: Any) -> Any:
+    """Rate-limited so that a second call waits a minute: proves a request is held."""
+    _append(path, f"{time.time()!r} {value}")
+    return value
