@@ -3,6 +3,7 @@
 
     python3 dev.py demo   # the example project on SQLite: a worker and tasks
     python3 dev.py test   # the test suite on SQLite (DATABASE_URL picks another)
+    python3 dev.py docs   # regenerate docs/configuration.md from the code
 
 Each creates ``.venv`` on first use and installs what it needs into it.
 Extra arguments after ``test`` go to pytest.
@@ -47,7 +48,7 @@ def run(cmd: list[str], env: dict[str, str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test"):
+    if not argv or argv[0] not in ("demo", "test", "docs"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -55,6 +56,9 @@ def main(argv: list[str]) -> int:
     if command == "test":
         ensure_venv("test")
         return run([str(PYTHON), "-m", "pytest", *rest], env)
+    if command == "docs":
+        ensure_venv("test")
+        return run([str(PYTHON), "docs/generate.py", *rest], env)
     ensure_venv("demo")
     return run([str(PYTHON), "example/demo.py", *rest], env)
 

@@ -131,6 +131,9 @@ class Command(BaseCommand):
             parser.add_argument(flag, action="store_true", help="accepted for Celery compatibility; no effect")
         parser.add_argument("-E", "--task-events", action="store_true",
                             help="accepted for Celery compatibility; the django:// transport has no events")
+        parser.add_argument("--reload", action="store_true",
+                            help="development: restart the worker when a Python module changes "
+                                 "(Django's autoreloader; stop it with Ctrl+C)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["beat"]:
@@ -160,7 +163,15 @@ class Command(BaseCommand):
             until_empty=options["until_empty"],
             loglevel=loglevel,
             logfile=options["logfile"],
+            install_signal_handlers=not options["reload"],
         )
+        if options["reload"]:
+            if options["purge"]:
+                raise CommandError("--purge with --reload would purge at every restart: "
+                                   "purge once with `manage.py celery_compat purge`")
+            from ...worker.autoreload import run_with_reload
+
+            sys.exit(run_with_reload(worker))
         worker.setup()
         if options["purge"]:
             with app.connection_for_write() as conn:

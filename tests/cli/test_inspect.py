@@ -1,0 +1,112 @@
+"""``manage.py celery_compat inspect``: Celery's ``inspect`` over the pidbox, against real workers.
+
+Asked of a ``runworker`` child and of a real ``celery worker`` on
+``django://``: both answer the same broadcast.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from celery_compat import Celery
+from kombu_transport_django.models import Message
+from tests.conftest import ROOT, subprocess_env
+from tests.worker.conftest import StartWorker, wait_until
+from tests.worker.proj.tasks import add, sleep_then_mark
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("celery_compat", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_inspect_runworker(runworker: StartWorker, app: Celery, tmp_path: Path) -> None:
+    worker = runworker("-P", "threads", "-c", "1", "--prefetch-multiplier", "1")
+    node = worker.hostname
+
+    ping = run("inspect", "ping", "-d", node)
+    assert ping == f"->  {node}: OK\n        pong\n\n1 node online.\n"
+
+    marks = tmp_path / "marks"
+    running = sleep_then_mark.delay(20, str(marks), "slow")
+    queued = add.delay(2, 3)  # prefetch 1 with one thread: waits in the table, not reserved
+    wait_until("the slow task to start", lambda: marks.exists() or Message.objects.leased().exists(), 30,
+               procs=[worker.proc], log=worker.log)
+    active = wait_until("the task in `inspect active`",
+                        lambda: (lambda t: running.id in t and t)(run("inspect", "active", "-d", node)), 30)
+    lines = active.splitlines()
+    assert lines[0] == f"->  {node}: OK"
+    assert lines[1].startswith("    * {") and f"'id': '{running.id}'" in lines[1]
+    assert "'name': 'tests.worker.proj.tasks.sleep_then_mark'" in lines[1]
+    assert lines[-1] == "1 node online."
+
+    data = json.loads(run("inspect", "active", "--json", "-d", node))
+    assert [task["id"] for task in data[node]] == [running.id]
+
+    assert run("inspect", "scheduled", "-d", node) == f"->  {node}: OK\n    - empty -\n\n1 node online.\n"
+
+    registered = run("inspect", "registered", "-d", node)
+    assert "    * tests.worker.proj.tasks.add\n" in registered
+
+    queued.revoke()
+    revoked = json.loads(run("inspect", "revoked", "-j", "-d", node))
+    assert queued.id in revoked[node]
+
+    stats = json.loads(run("inspect", "stats", "-j", "-d", node))
+    assert stats[node]["pid"] == worker.pid
+
+    # Nobody by that name: Celery's message and exit code (EX_UNAVAILABLE).
+    with pytest.raises(CommandError, match="No nodes replied within time constraint") as excinfo:
+        run("inspect", "ping", "-d", "nobody@nowhere", "-t", "0.3")
+    assert excinfo.value.returncode == 69
+
+
+def test_inspect_rejects_an_unknown_command(app: Celery) -> None:
+    with pytest.raises(CommandError, match="invalid choice: 'bogus'"):
+        run("inspect", "bogus")
+
+
+def test_inspect_a_real_celery_worker(app: Celery, tmp_path: Path) -> None:
+    """The same command, answered by Celery's own worker on django://."""
+    results = tmp_path / "results"
+    results.mkdir()
+    node = f"real-{tmp_path.name[-6:]}@{socket.gethostname()}"
+    log = tmp_path / "celery.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tests.helpers.celery_app", "worker",
+             "-P", "solo", "-l", "INFO", "-n", node],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            env=subprocess_env(CELERY_RESULT_DIR=str(results), CELERY_CONTROL_QUEUE_EXPIRES="5"),
+        )
+    try:
+        def pinged() -> str | None:
+            try:
+                return run("inspect", "ping", "-d", node, "-t", "0.5")
+            except CommandError:
+                return None
+
+        ping = wait_until("the Celery worker answering ping", pinged, 60, procs=[proc], log=log)
+        assert ping == f"->  {node}: OK\n        pong\n\n1 node online.\n"
+        registered = run("inspect", "registered", "-d", node)
+        assert "    * tests.helpers.celery_app.add\n" in registered
+        active_queues = json.loads(run("inspect", "active_queues", "-j", "-d", node))
+        assert [q["name"] for q in active_queues[node]] == ["celery"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

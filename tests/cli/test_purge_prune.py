@@ -1,0 +1,154 @@
+"""``manage.py celery_compat purge`` and ``prune`` on the test database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import subprocess
+import sys
+import uuid
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from celery_compat import Celery
+from celery_compat.cli.durations import humanize, parse_age
+from celery_compat.models import ChordCounter, GroupResult, TaskResult
+from kombu_transport_django.models import Message
+from tests.conftest import ROOT, subprocess_env
+from tests.worker.conftest import WORKER_SETTINGS
+from tests.worker.proj.tasks import add
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("celery_compat", *args, stdout=out)
+    return out.getvalue()
+
+
+def manage(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """``manage.py celery_compat …`` as a person runs it (the prompt reads stdin)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "celery_compat", *args], cwd=ROOT, input=stdin, text=True,
+        capture_output=True, timeout=120, env=subprocess_env(DJANGO_SETTINGS_MODULE=WORKER_SETTINGS),
+    )
+
+
+def waiting(queue: str) -> int:
+    return Message.objects.filter(queue=queue).count()
+
+
+# -- purge --------------------------------------------------------------------------------
+
+def test_purge_forced_named_queues(app: Celery) -> None:
+    for n in range(3):
+        add.apply_async((n, n), queue="q1")
+    add.apply_async((1, 1), queue="q2")
+    add.delay(1, 1)
+
+    assert run("purge", "-f", "-Q", "q1,q2", "-X", "q2") == "Purged 3 messages from 1 known task queue.\n"
+    assert (waiting("q1"), waiting("q2"), waiting("celery")) == (0, 1, 1)
+    assert run("purge", "-f", "-Q", "q1") == "No messages purged from 1 queue.\n"
+    # Default: the app's known queues, as Celery's app.amqp.queues: celery,
+    # and q1 and q2, which publishing added (task_create_missing_queues).
+    assert run("purge", "-f") == "Purged 2 messages from 3 known task queues.\n"
+    assert Message.objects.count() == 0
+
+
+def test_purge_keeps_leased_and_dead_messages(app: Celery) -> None:
+    for n in range(3):
+        add.delay(n, n)
+    first, second, _ = Message.objects.order_by("id")
+    Message.objects.filter(pk=first.pk).update(status=Message.Status.LEASED, lease_owner="x",
+                                               leased_until=timezone.now())
+    Message.objects.filter(pk=second.pk).update(status=Message.Status.DEAD, dead_reason="test")
+    assert run("purge", "-f") == "Purged 1 message from 1 known task queue.\n"
+    assert waiting("celery") == 2
+
+
+@pytest.mark.slow
+def test_purge_asks_first(app: Celery) -> None:
+    add.apply_async((1, 1), queue="q1")
+    refused = manage("purge", "-Q", "q1", stdin="n\n")
+    assert refused.returncode == 1, refused
+    assert "WARNING: This will remove all tasks from 1 queue: q1." in refused.stdout
+    assert "(to skip this prompt use the -f option)" in refused.stdout
+    assert "Aborted!" in refused.stderr
+    assert waiting("q1") == 1
+
+    # No terminal and no answer: no.
+    assert manage("purge", "-Q", "q1").returncode == 1
+    assert waiting("q1") == 1
+
+    accepted = manage("purge", "-Q", "q1", stdin="y\n")
+    assert accepted.returncode == 0, accepted
+    assert accepted.stdout.endswith("Purged 1 message from 1 known task queue.\n")
+    assert waiting("q1") == 0
+
+
+# -- prune ----------------------------------------------------------------------------------
+
+def _results(count: int, age: dt.timedelta) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    TaskResult.objects.bulk_create(
+        [TaskResult(task_id=i, status="SUCCESS", content_type="application/json", content_encoding="utf-8")
+         for i in ids])
+    TaskResult.objects.filter(task_id__in=ids).update(date_done=timezone.now() - age)
+    return ids
+
+
+def _dead(count: int, age: dt.timedelta) -> None:
+    for n in range(count):
+        add.apply_async((n, n), queue="dead-letters")
+    Message.objects.filter(queue="dead-letters", status=Message.Status.READY).update(
+        status=Message.Status.DEAD, dead_reason="test", created_at=timezone.now() - age)
+
+
+def test_prune_results_and_dead_messages_in_batches(app: Celery) -> None:
+    old = _results(7, dt.timedelta(days=3))
+    new = _results(2, dt.timedelta(hours=1))
+    GroupResult.objects.create(group_id="old-group", content_type="application/json", content_encoding="utf-8")
+    GroupResult.objects.filter(group_id="old-group").update(date_done=timezone.now() - dt.timedelta(days=3))
+    ChordCounter.objects.create(group_id="old-chord", sub_tasks="[]", count=1,
+                                date_created=timezone.now() - dt.timedelta(days=3))
+    _dead(5, dt.timedelta(days=10))
+    _dead(1, dt.timedelta(days=1))
+    add.delay(1, 1)  # waiting, not dead: never pruned
+
+    dry = run("prune", "--results", "2d", "--dead", "7d", "--dry-run")
+    assert dry == ("Would delete 7 task results, 1 group results and 1 chord counters older than 2d00h.\n"
+                   "Would delete 5 dead messages older than 7d00h.\n")
+    assert TaskResult.objects.count() == 9 and Message.objects.dead().count() == 6
+
+    done = run("prune", "--results", "2d", "--dead", "7d", "--batch-size", "2")
+    assert done == ("Deleted 7 task results, 1 group results and 1 chord counters older than 2d00h.\n"
+                    "Deleted 5 dead messages older than 7d00h.\n")
+    assert sorted(TaskResult.objects.values_list("task_id", flat=True)) == sorted(new)
+    assert not TaskResult.objects.filter(task_id__in=old).exists()
+    assert not GroupResult.objects.exists() and not ChordCounter.objects.exists()
+    assert Message.objects.dead().count() == 1
+    assert waiting("celery") == 1
+
+
+def test_prune_defaults_and_choices(app: Celery) -> None:
+    _results(2, dt.timedelta(days=2))  # result_expires is one day
+    _dead(1, dt.timedelta(days=8))  # default --dead is 7d
+    assert run("prune", "--no-dead") == "Deleted 2 task results, 0 group results and 0 chord counters older than 1d00h.\n"
+    assert run("prune", "--no-results") == "Deleted 1 dead messages older than 7d00h.\n"
+    with pytest.raises(CommandError, match="--batch-size"):
+        run("prune", "--batch-size", "0")
+    with pytest.raises(CommandError, match="'soon' is not an age"):
+        run("prune", "--results", "soon")
+
+
+def test_ages() -> None:
+    assert parse_age("90") == dt.timedelta(seconds=90)
+    assert parse_age("30m") == dt.timedelta(minutes=30)
+    assert parse_age("1.5h") == dt.timedelta(minutes=90)
+    assert parse_age("2W") == dt.timedelta(days=14)
+    with pytest.raises(ValueError, match="'7 days' is not an age"):
+        parse_age("7 days")
+    assert [humanize(s) for s in (3.25, 42, 252, 7500, 90000, None)] == ["3.2s", "42s", "4m12s", "2h05m", "1d01h", "-"]

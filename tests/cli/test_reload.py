@@ -1,0 +1,74 @@
+"""``runworker --reload``: a changed module restarts the worker (Django's autoreloader)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from celery_compat import Celery
+from tests.conftest import ROOT, subprocess_env
+from tests.worker.conftest import WORKER_SETTINGS, wait_until
+from tests.worker.proj import tasks
+from tests.worker.proj.tasks import pid
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+NAME = "reloading"
+
+
+def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
+    """``manage.py runworker --reload`` in a session of its own: Ctrl+C goes to its group only."""
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", "-n", f"{NAME}@%h", "-l", "INFO", *args],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=subprocess_env(DJANGO_SETTINGS_MODULE=WORKER_SETTINGS),
+        )
+    return proc, log
+
+
+def test_reload_restarts_the_worker_on_a_code_change(app: Celery, tmp_path: Path) -> None:
+    proc, log = start(tmp_path, "--reload", "-P", "solo")
+    hostname = f"{NAME}@{socket.gethostname()}"
+    ready = f"{hostname} ready."
+    try:
+        wait_until("the worker", lambda: log.read_text().count(ready) == 1, 60, procs=[proc], log=log)
+        first = pid.delay().get(timeout=60)
+        assert first != proc.pid  # the reloader's child runs the worker; the parent only restarts it
+
+        # A module the worker imported changes (StatReloader compares mtimes).
+        module = Path(tasks.__file__)
+        later = time.time() + 2
+        os.utime(module, (later, later))
+
+        wait_until("the worker to restart", lambda: log.read_text().count(ready) == 2, 60, procs=[proc], log=log)
+        assert "tasks.py changed: stopping the worker (warm) to restart it" in log.read_text()
+        second = pid.delay().get(timeout=60)
+        assert second not in (first, proc.pid)
+        assert proc.poll() is None
+
+        # Ctrl+C in its terminal (SIGINT to the group): the child stops warmly
+        # and the parent exits with the child's code, Celery's 1 for SIGINT.
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 1, log.read_text()
+        assert "Warm shutdown" in log.read_text()
+        with pytest.raises(ProcessLookupError):
+            os.kill(second, 0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_reload_refuses_purge(tmp_path: Path) -> None:
+    proc, log = start(tmp_path, "--reload", "--purge")
+    assert proc.wait(timeout=60) == 1
+    assert "--purge with --reload would purge at every restart" in log.read_text()
