@@ -180,7 +180,7 @@ class DatabaseScheduler:
                 limit = min(now, entry.ends_at) if entry.ends_at is not None else now
                 due = entry.latest_at_or_before(limit, cursor) or due
             fired = claims.claim_and_send(
-                entry.name, entry.task, due, self.hostname, lambda task_id: self.send(entry, task_id),
+                entry.name, entry.task, due, self.hostname, lambda task_id: self.send(entry, task_id, due),
                 row_id=entry.row_id, one_off=entry.one_off,
             )
             if fired:
@@ -191,14 +191,9 @@ class DatabaseScheduler:
                 return None
         return entry.next_after(cursor)
 
-    def send(self, entry: Entry, task_id: str) -> None:
+    def send(self, entry: Entry, task_id: str, due_at: dt.datetime | None = None) -> None:
         """Publish ``entry``'s task with id ``task_id`` (in the claim's transaction)."""
-        options = entry.message_options()
-        task = self.app.tasks.get(entry.task)
-        if task is not None:
-            task.apply_async(entry.args, entry.kwargs, task_id=task_id, **options)
-        else:
-            self.app.send_task(entry.task, entry.args, entry.kwargs, task_id=task_id, **options)
+        send_entry(self.app, entry, task_id, due_at)
 
     def _maybe_cleanup(self) -> None:
         if time.monotonic() < self._next_cleanup:
@@ -210,6 +205,26 @@ class DatabaseScheduler:
 
     def close(self) -> None:
         close_old_connections()
+
+
+def send_entry(app: Celery, entry: Entry, task_id: str | None = None, due_at: dt.datetime | None = None) -> Any:
+    """Publish ``entry``'s task now; returns its AsyncResult.
+
+    Headers: ``periodic_task_name`` (as django-celery-beat) and, for a
+    scheduled run, ``periodic_task_due_at``, the ISO due instant of the run
+    (a task can use it as an idempotency key); both become ``self.request``
+    attributes. A registered task is sent with its own ``apply_async`` (its
+    routing and options apply), others with ``app.send_task``.
+    """
+    options = entry.message_options()
+    if due_at is not None:
+        options["headers"].setdefault("periodic_task_due_at", due_at.isoformat())
+    if task_id is not None:
+        options["task_id"] = task_id
+    task = app.tasks.get(entry.task)
+    if task is not None:
+        return task.apply_async(entry.args, entry.kwargs, **options)
+    return app.send_task(entry.task, entry.args, entry.kwargs, **options)
 
 
 def check_scheduler_setting(app: Celery) -> None:

@@ -31,7 +31,7 @@ logger = logging.getLogger("celery.worker.request")
 _CELERY_KEYS = frozenset(
     {name for name in vars(Context) if not name.startswith("__")}
     | {"lang", "task", "argsrepr", "kwargsrepr", "compression", "children"}
-)
+) - {"periodic_task_name"}  # beat's header: custom for Celery (request.periodic_task_name, request.headers)
 
 
 def custom_headers(headers: Mapping[str, Any]) -> dict[str, Any] | None:
