@@ -43,3 +43,7 @@ class GroupResultAdmin(ReadOnlyAdmin):
     date_hierarchy = "date_done"
     fields = ("group_id", "date_created", "date_done", "content_type", "content_encoding", "result")
     readonly_fields = ("result", "date_created", "date_done")
+
+
+# Periodic tasks, schedules and beat runs (celery_compat.beat).
+from .beat import admin as beat_admin  # noqa: E402,F401

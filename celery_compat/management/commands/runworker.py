@@ -136,8 +136,6 @@ class Command(BaseCommand):
                                  "(Django's autoreloader; stop it with Ctrl+C)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["beat"]:
-            raise CommandError("beat is not built yet: run the worker without -B")
         if options["app"]:
             app = find_app(options["app"])
             app.set_current()
@@ -177,6 +175,18 @@ class Command(BaseCommand):
             with app.connection_for_write() as conn:
                 count = sum(queue(conn.default_channel).purge() or 0 for queue in worker.queues)
             self.stdout.write(f"Purged {count} messages from {len(worker.queues)} known task queues.")
+        beat = None
+        if options["beat"]:
+            from ...beat.service import embed
+            from ...exceptions import ImproperlyConfigured
+
+            try:
+                beat = embed(worker)  # a thread that starts ticking once the worker consumes
+            except ImproperlyConfigured as exc:
+                raise CommandError(f"-B: {exc}") from exc
         exitcode = worker.start()
+        if beat is not None:
+            beat.stop()
+            beat.join(30)
         if exitcode:
             sys.exit(exitcode)
