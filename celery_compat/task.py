@@ -262,7 +262,7 @@ class Task:
             "callbacks": _maybe_list(link),
             "errbacks": _maybe_list(link_error),
             "headers": headers,
-            "ignore_result": options.get("ignore_result", False),
+            "ignore_result": options.get("ignore_result"),
             "delivery_info": {"is_eager": True, "exchange": None, "routing_key": None, "priority": None},
             "root_id": options.get("root_id") or task_id,
             "parent_id": options.get("parent_id"),

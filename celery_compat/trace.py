@@ -68,7 +68,9 @@ def trace_task(
     """Run ``task`` once with ``request`` as its context; store the outcome."""
     started = time.monotonic()
     backend = task.backend_for_results
-    ignore_result = bool(request.get("ignore_result")) or bool(task.ignore_result)
+    # The call's ignore_result (message header) beats the task's attribute, as in Celery.
+    ignore_result = request.get("ignore_result")
+    ignore_result = bool(task.ignore_result if ignore_result is None else ignore_result)
     # Eager runs store nothing unless task_store_eager_result says so.
     store = not eager or bool(task.store_eager_result)
     store_errors = store and (not ignore_result or bool(task.store_errors_even_if_ignored))
@@ -91,6 +93,8 @@ def trace_task(
             state, retval, einfo = states.IGNORED, exc, None
         except Reject as exc:
             state, retval, einfo = states.REJECTED, exc, None
+            if not exc.requeue and not eager:
+                _on_dropped(task, ctx, exc, store_errors)
         except Retry as exc:
             state, retval, einfo = _on_retry(task, ctx, exc, store_errors)
         except Exception as exc:
@@ -138,6 +142,20 @@ def _on_retry(task: Task, ctx: Any, exc: Retry, store: bool) -> tuple[str, Any, 
     signals.task_retry.send(sender=task, request=ctx, reason=exc, einfo=einfo)
     logger.info("Task %s[%s] retry: %s", task.name, ctx.id, exc)
     return states.RETRY, exc, einfo
+
+
+def _on_dropped(task: Task, ctx: Any, exc: Reject, store: bool) -> None:
+    # Celery 5.7 (issue #4222): a task that rejects its message without
+    # requeue never runs again, so it is FAILURE (errbacks, chord part,
+    # task_failure signal) instead of PENDING forever; not on_failure.
+    einfo = ExceptionInfo.capture(exc)
+    if store or ctx.chord:
+        task.backend_for_results.mark_as_failure(ctx.id, exc, request=ctx, store_result=store)
+    _call_errbacks(task, ctx, exc, einfo)
+    signals.task_failure.send(
+        sender=task, task_id=ctx.id, exception=exc, args=ctx.args, kwargs=ctx.kwargs,
+        traceback=einfo.tb, einfo=einfo,
+    )
 
 
 def _on_failure(task: Task, ctx: Any, exc: BaseException, store: bool, eager: bool) -> tuple[str, Any, ExceptionInfo]:

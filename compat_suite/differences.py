@@ -31,15 +31,6 @@ DIFFERENCES: dict[str, Difference] = {d.name: d for d in [
         "scenarios/test_results.py::test_d1_task_id_reuse_last_result_on_database",
     ),
     Difference(
-        "reject-without-requeue-state",
-        "A version delta, not a database one: Celery 5.7 (the installed reference) stores "
-        "FAILURE and sends task_failure when a task raises Reject(requeue=False) (Celery "
-        "issue #4222); celery_compat follows Celery 5.6, the baseline of the spec "
-        "(semantics §4 R4: message dropped, no result, state stays PENDING). Code written "
-        "for Celery still works: the message is dropped and the task never runs again.",
-        "scenarios/test_results.py::test_r4_reject_without_requeue_drops_message",
-    ),
-    Difference(
         "start-worker-allows-join",
         "Celery's embedded test worker (celery.contrib.testing.worker.start_worker) turns "
         "off the 'Never call result.get() within a task' check for the whole process; a real "
@@ -54,6 +45,26 @@ DIFFERENCES: dict[str, Difference] = {d.name: d for d in [
         "broker it was already sent and runs. Code written for Celery uses delay_on_commit() "
         "for this, which behaves the same on both.",
         "scenarios/test_misc.py::test_delay_on_commit_publishes_after_commit_only",
+    ),
+    Difference(
+        "timezone-django-fallback",
+        "An app that never reads Django's settings (no config_from_object('django.conf:settings')) "
+        "and sets no `timezone`: Celery uses UTC (enable_utc=True, the default) where celery_compat "
+        "uses Django's TIME_ZONE, because celery_compat's apps always live in a Django project (the "
+        "issue: `app.timezone` from CELERY_TIMEZONE or Django's TIME_ZONE). An app configured from "
+        "Django's settings, as in Celery's Django layout, gets TIME_ZONE on both; with "
+        "enable_utc=False both use the process' local zone, which Django sets to TIME_ZONE.",
+        "scenarios/test_timezone.py::test_tz1_configured_app_uses_django_time_zone",
+    ),
+    Difference(
+        "eager-delay-replace-works",
+        "Celery's eager delay() runs the task under denied_join_result and its on_replace "
+        "calls .get(), so self.replace() inside an eager delay() fails with RuntimeError "
+        "('Never call result.get() within a task!'; semantics §11 A6, a quirk of every 5.x). "
+        "celery_compat runs the replacement and returns its value. Code written for Celery "
+        "cannot rely on the failure; what it does use, task.apply() with replace, gives the "
+        "same value on both.",
+        "scenarios/test_surface.py::test_a6_replace_in_eager_apply_works",
     ),
 ]}
 

@@ -132,7 +132,7 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     if any(r[4].startswith("UNEXPLAINED") for r in rows):
         session.exitstatus = 1
     full = not session.config.option.keyword and not session.config.option.markexpr and \
-        not session.config.option.lf and len(rows) >= 60 and not any("::" in a for a in session.config.args)
+        not getattr(session.config.option, "lf", False) and len(rows) >= 60 and not any("::" in a for a in session.config.args)
     if full or os.environ.get("COMPAT_WRITE_PARITY"):
         from compat_suite.runtimes import CeleryRuntime
 

@@ -19,10 +19,13 @@ from __future__ import annotations
 import os
 import socket
 import time
+import tempfile
 import uuid
 from contextlib import ExitStack
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from compat_suite import zoo
 
@@ -33,15 +36,35 @@ WORKER_CONCURRENCY = 4
 
 
 def redis_url() -> str | None:
+    """The reference's Redis (``COMPAT_REDIS_URL``), or None when unset or unreachable."""
     url = os.environ.get("COMPAT_REDIS_URL", "redis://127.0.0.1:6379/0")
     if url in ("", "none"):
         return None
-    host, port = "127.0.0.1", 6379
+    parts = urlsplit(url)
     try:
-        socket.create_connection((host, port), timeout=0.5).close()
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=0.5).close()
     except OSError:
         return None
     return url
+
+
+def filesystem_reference() -> tuple[str, str, dict[str, Any]]:
+    """Broker, result backend and transport options of the reference without Redis.
+
+    kombu's ``filesystem://`` transport (fanout too, so revokes and
+    ``inspect`` work) and Celery's ``file://`` result backend, which has no
+    native chord support: chords go through ``celery.chord_unlock``, as on
+    any backend without it. Both in a fresh directory of this run.
+    """
+    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-reference-"))
+    for sub in ("queues", "processed", "control", "results"):
+        (root / sub).mkdir()
+    options = {
+        "data_folder_in": str(root / "queues"), "data_folder_out": str(root / "queues"),
+        "processed_folder": str(root / "processed"), "control_folder": str(root / "control"),
+        "polling_interval": 0.05,
+    }
+    return "filesystem://", f"file://{root / 'results'}", options
 
 
 class Runtime:
@@ -136,15 +159,22 @@ class CeleryRuntime(Runtime):
         self.signals = celery.signals
         self.allow_join_result = allow_join_result
         redis = redis_url()
-        self.broker = redis or "memory://"
-        self.backend = redis or "cache+memory://"
-        self.reference_broker = "redis" if redis else "memory"
+        self.transport_options: dict[str, Any] = {}
+        if redis:
+            self.broker = self.backend = redis
+            self.reference_broker = "redis"
+        else:
+            self.broker, self.backend, self.transport_options = filesystem_reference()
+            self.reference_broker = "filesystem + file backend"
 
     def new_app(self) -> Any:
         import celery.contrib.testing.tasks  # noqa: F401  registers celery.ping
 
-        return self.celery.Celery("compat_ref", broker=self.broker, backend=self.backend,
-                                  set_as_current=False)
+        app = self.celery.Celery("compat_ref", broker=self.broker, backend=self.backend,
+                                 set_as_current=False)
+        if self.transport_options:
+            app.conf.broker_transport_options = self.transport_options
+        return app
 
     def start_worker(self) -> None:
         from celery.contrib.testing.worker import start_worker

@@ -200,6 +200,115 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
     def routed_both(self):
         return rt.unq((self.request.delivery_info or {}).get("routing_key"))
 
+    # -- §4 R4, §5 T3/T4, §8, §11 A6, §14, §15, §17 ------------------------------
+
+    @app.task(name="zoo.requeuer", bind=True, acks_late=True)
+    def requeuer(self, key):
+        note(key, "run")
+        if len(NOTES[key]) == 1:
+            raise exc.Reject("again", requeue=True)
+        return len(NOTES[key])
+
+    @app.task(name="zoo.requeuer_early", bind=True)
+    def requeuer_early(self, key):
+        note(key, "run")
+        raise exc.Reject("again", requeue=True)
+
+    @app.task(name="zoo.retry_nothrow", bind=True, max_retries=1)
+    def retry_nothrow(self, key):
+        if self.request.retries == 0:
+            returned = self.retry(countdown=0.1, throw=False)
+            note(key, [0, type(returned).__name__])
+            return "first"
+        note(key, [self.request.retries, None])
+        return "second"
+
+    @app.task(name="zoo.retry_keeps", bind=True, max_retries=1)
+    def retry_keeps(self, key):
+        r = self.request
+        note(key, [r.retries, dict(r.headers or {}), rt.unq((r.delivery_info or {}).get("routing_key"))])
+        if r.retries == 0:
+            raise self.retry(countdown=0.1)
+        return r.retries
+
+    class Handlers(app.Task):
+        def before_start(self, task_id, args, kwargs):
+            note(args[0], "before_start")
+
+        def on_success(self, retval, task_id, args, kwargs):
+            note(args[0], ["on_success", retval])
+
+        def on_retry(self, exc_, task_id, args, kwargs, einfo):
+            note(args[0], ["on_retry", type(exc_).__name__])
+
+        def on_failure(self, exc_, task_id, args, kwargs, einfo):
+            note(args[0], ["on_failure", type(exc_).__name__, einfo is not None])
+
+        def after_return(self, status, retval, task_id, args, kwargs, einfo):
+            note(args[0], ["after_return", status])
+
+    @app.task(name="zoo.handled", bind=True, base=Handlers, max_retries=1)
+    def handled(self, key, fail):
+        if fail and self.request.retries == 0:
+            raise self.retry(exc=MyErr("handled"), countdown=0.1)
+        if fail:
+            raise MyErr("handled")
+        return "ok"
+
+    @app.task(name="zoo.auto_kwargs", bind=True, autoretry_for=(MyErr,),
+              retry_kwargs={"max_retries": 1, "countdown": 0.1})
+    def auto_kwargs(self, key):
+        note(key, self.request.retries)
+        raise MyErr("kw")
+
+    @app.task(name="zoo.ignored_boom", ignore_result=True, store_errors_even_if_ignored=True)
+    def ignored_boom():
+        raise MyErr("stored anyway")
+
+    @app.task(name="zoo.multi_link_parent")
+    def multi_link_parent(x):
+        return x
+
+    @app.task(name="zoo.late", bind=True, acks_late=True)
+    def late(self, key):
+        note(key, self.request.retries)
+        return "late"
+
+    @app.task(name="zoo.late_boom", bind=True, acks_late=True)
+    def late_boom(self, key):
+        note(key, "run")
+        raise MyErr("late")
+
+    @app.task(name="zoo.replacer", bind=True)
+    def replacer(self, x):
+        return self.replace(add.s(x, 100))
+
+    @app.task(name="zoo.replacer_group", bind=True)
+    def replacer_group(self):
+        return self.replace(rt.celery.group(add.s(1, 1), add.s(1, 2)))
+
+    @app.task(name="zoo.replacer_bad", bind=True)
+    def replacer_bad(self, what):
+        if what == "chord-option":
+            sig = add.s(1, 1)
+            sig.set(chord=add.s(1))
+            return self.replace(sig)
+        return self.replace(rt.celery.chain())
+
+    @app.task(name="zoo.replacer_linked", bind=True)
+    def replacer_linked(self, x):
+        return self.replace(add.s(x, 1))
+
+    @app.task(name="zoo.eta_of", bind=True)
+    def eta_of(self):
+        return self.request.eta
+
+    @app.task(name="zoo.spawner_many", bind=True)
+    def spawner_many(self):
+        add.delay(1, 1)
+        rt.celery.group(add.s(2, 2), add.s(3, 3)).delay()
+        return "spawned"
+
     for name, value in list(locals().items()):
         if hasattr(value, "apply_async"):
             setattr(t, name, value)

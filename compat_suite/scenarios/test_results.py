@@ -39,15 +39,28 @@ def test_r3_ignore_leaves_pending(impl):
     impl.check(r.state, "PENDING")
 
 
-def test_r4_reject_without_requeue_drops_message(impl):
-    key = f"r4-{impl.name}"
-    r = impl.t.rejecter.delay(key)
+def test_r4_reject_without_requeue_is_a_failure_and_never_reruns(impl):
+    # Celery 5.7 (the installed reference, issue #4222): FAILURE with the
+    # Reject, task_failure sent; the message is dropped (5.6 left PENDING).
+    key = f"r4-{impl.name}-{time.time_ns()}"
+    failures = []
+
+    def on_failure(sender=None, task_id=None, exception=None, **kw):
+        failures.append((task_id, exc(exception)))
+
+    impl.signals.task_failure.connect(on_failure, weak=False)
+    try:
+        r = impl.t.rejecter.delay(key)
+        e = r.get(propagate=False, timeout=10)
+        impl.wait_for("task_failure", lambda: failures)
+    finally:
+        impl.signals.task_failure.disconnect(on_failure)
     from compat_suite.zoo import NOTES
 
-    impl.wait_for("rejecter ran", lambda: NOTES.get(key))
     time.sleep(0.5)
-    impl.check([NOTES[key], r.state], deliberate("reject-without-requeue-state",
-                                                 celery=[[0], "FAILURE"], celery_compat=[[0], "PENDING"]))
+    impl.check([NOTES[key], r.state, exc(e), [f for i, f in failures if i == r.id]],
+               [[0], "FAILURE", ("exceptions.Reject", ("no", False)),
+                [("exceptions.Reject", ("no", False))]])
 
 
 def test_p1_get_timeout(impl):
