@@ -37,18 +37,23 @@ logger = logging.getLogger("celery.worker.autoreload")
 #: exit code of a child that wants to be restarted (Django's convention)
 RESTART = 3
 
+#: runs before the worker starts; may return what to call once it stopped
+Prepare = Callable[[], "Callable[[], None] | None"]
+
 
 def is_reloader_child() -> bool:
     """Whether this process is the child that runs the worker."""
     return os.environ.get(autoreload.DJANGO_AUTORELOAD_ENV) == "true"
 
 
-def run_with_reload(worker: WorkController, prepare: Callable[[], None] | None = None) -> int:
+def run_with_reload(worker: WorkController, prepare: Prepare | None = None) -> int:
     """Run ``worker`` under Django's autoreloader; returns the exit code.
 
     ``worker`` must be built with ``install_signal_handlers=False``: it runs
     in a thread, and its signal handlers are installed here, in the main
-    thread. ``prepare`` runs in the worker's thread before it starts.
+    thread. ``prepare`` runs in the reloader's child only, before the worker
+    starts (``runworker -B`` embeds beat there); the callable it may return
+    runs after the worker stopped.
     """
     if not is_reloader_child():
         # Ctrl+C is for the child: it stops its worker warmly and exits,
@@ -63,7 +68,7 @@ def run_with_reload(worker: WorkController, prepare: Callable[[], None] | None =
 
 
 class _Child:
-    def __init__(self, worker: WorkController, prepare: Callable[[], None] | None) -> None:
+    def __init__(self, worker: WorkController, prepare: Prepare | None) -> None:
         self.worker = worker
         self.prepare = prepare
         self.handlers = ShutdownHandlers(worker)
@@ -93,9 +98,12 @@ class _Child:
     def _main(self) -> None:
         self.thread = threading.current_thread()
         try:
-            if self.prepare is not None:
-                self.prepare()
-            self.exitcode = self.worker.start()
+            after = self.prepare() if self.prepare is not None else None
+            try:
+                self.exitcode = self.worker.start()
+            finally:
+                if after is not None:
+                    after()
         except Exception:
             # A broken module after an edit: say so and keep watching; saving
             # the fix restarts the worker (Django watches the failing file).

@@ -1,13 +1,21 @@
-"""The Celery app, exactly as Celery's Django guide lays it out, plus one import."""
+"""The Celery app, exactly as Celery's Django guide lays it out, with one import switched.
+
+A project on Celery has ``from celery import Celery`` here and in its
+tasks.py files (``from celery import shared_task``). Switching to
+django-celery-compat changes those imports and nothing else:
+
+    from celery import Celery            ->  from celery_compat import Celery
+    from celery import shared_task       ->  from celery_compat import shared_task
+
+Then the queues, results and schedules live in the project's database, and
+``python manage.py runworker -B`` replaces ``celery -A proj worker -B``.
+"""
 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
 
-# Registers the "django://" broker URL with kombu. kombu has no plug-in hook
-# for transports, so this import must run before the app first connects.
-import kombu_transport_django  # noqa: E402,F401
-from celery import Celery  # noqa: E402
+from celery_compat import Celery  # noqa: E402  (was: from celery import Celery)
 
 app = Celery("proj")
 

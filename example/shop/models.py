@@ -10,6 +10,7 @@ class Order(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Order #{self.pk} ({self.customer})"

@@ -1,8 +1,11 @@
-"""The shop's background work: what a Django project typically hands to Celery."""
+"""The shop's background work: what a Django project typically hands to Celery.
+
+Written against Celery's API; only the import names celery_compat.
+"""
 
 import time
 
-from celery import shared_task
+from celery_compat import shared_task  # was: from celery import shared_task
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -30,15 +33,40 @@ def resize_image(n):
     return f"photo-{n}-256px.jpg"
 
 
+@shared_task
+def make_gallery(photos):
+    """A chord's body: runs once, after every photo of its header is resized."""
+    return {"gallery": sorted(photos), "photos": len(photos)}
+
+
 @shared_task(bind=True, max_retries=3)
 def charge_card(self, order_id):
     if self.request.retries == 0:
-        # The first attempt always "times out", to show a retry: Celery
-        # publishes the task again with an ETA one second ahead, and the
-        # transport keeps that message invisible until then.
+        # The first attempt always "times out", to show a retry: the task is
+        # published again with an ETA one second ahead, and the transport
+        # keeps that message invisible in the table until then.
         raise self.retry(exc=GatewayTimeout("payment gateway timed out"), countdown=1)
     Order.objects.filter(pk=order_id).update(paid_at=timezone.now())
     return {"order": order_id, "retries": self.request.retries}
+
+
+@shared_task
+def reserve_stock(order_id):
+    """A chain's first step: its return value is the next step's first argument."""
+    time.sleep(0.1)
+    return order_id
+
+
+@shared_task
+def pack_order(order_id):
+    time.sleep(0.2)
+    return order_id
+
+
+@shared_task
+def ship_order(order_id):
+    Order.objects.filter(pk=order_id).update(shipped_at=timezone.now())
+    return f"order #{order_id} shipped"
 
 
 @shared_task
@@ -52,3 +80,9 @@ def build_sales_report():
     time.sleep(2.5)  # a slow query over a big table, simulated
     totals = Order.objects.aggregate(revenue=Sum("total"))
     return {"orders": Order.objects.count(), "revenue": str(totals["revenue"] or 0)}
+
+
+@shared_task
+def refresh_sales_stats():
+    """Periodic (CELERY_BEAT_SCHEDULE in proj/settings.py): sent by `runworker -B`."""
+    return {"orders": Order.objects.count(), "paid": Order.objects.filter(paid_at__isnull=False).count()}

@@ -36,7 +36,7 @@ def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
 
 
 def test_reload_restarts_the_worker_on_a_code_change(app: Celery, tmp_path: Path) -> None:
-    proc, log = start(tmp_path, "--reload", "-P", "solo")
+    proc, log = start(tmp_path, "--reload", "-B", "-P", "solo")
     hostname = f"{NAME}@{socket.gethostname()}"
     ready = f"{hostname} ready."
     try:
@@ -44,13 +44,25 @@ def test_reload_restarts_the_worker_on_a_code_change(app: Celery, tmp_path: Path
         first = pid.delay().get(timeout=60)
         assert first != proc.pid  # the reloader's child runs the worker; the parent only restarts it
 
-        # A module the worker imported changes (StatReloader compares mtimes).
+        # A module the worker imported changes. StatReloader compares each
+        # file's mtime with the one it saw first, once a second, and may not
+        # have looked at this file yet: touch it again until the restart.
         module = Path(tasks.__file__)
-        later = time.time() + 2
-        os.utime(module, (later, later))
-
-        wait_until("the worker to restart", lambda: log.read_text().count(ready) == 2, 60, procs=[proc], log=log)
-        assert "tasks.py changed: stopping the worker (warm) to restart it" in log.read_text()
+        deadline = time.monotonic() + 60
+        while log.read_text().count(ready) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            later = time.time() + 2
+            os.utime(module, (later, later))
+            try:
+                wait_until("the worker to restart", lambda: log.read_text().count(ready) == 2, 3, procs=[proc], log=log)
+            except AssertionError:
+                if proc.poll() is not None:
+                    raise
+        text = log.read_text()
+        assert "tasks.py changed: stopping the worker (warm) to restart it" in text
+        # -B: beat lives in the reloaded child, stopped and started with the worker.
+        assert text.count("beat: stopped") == 1, text
+        wait_until("beat to start again", lambda: log.read_text().count("beat: starting") == 2, 30, procs=[proc], log=log)
         second = pid.delay().get(timeout=60)
         assert second not in (first, proc.pid)
         assert proc.poll() is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -169,24 +169,33 @@ class Command(BaseCommand):
                                    "purge once with `manage.py celery_compat purge`")
             from ...worker.autoreload import run_with_reload
 
-            sys.exit(run_with_reload(worker))
+            # Beat, like the worker, lives in the reloader's child and restarts with it.
+            sys.exit(run_with_reload(worker, prepare=lambda: start_beat(worker) if options["beat"] else None))
         worker.setup()
         if options["purge"]:
             with app.connection_for_write() as conn:
                 count = sum(queue(conn.default_channel).purge() or 0 for queue in worker.queues)
             self.stdout.write(f"Purged {count} messages from {len(worker.queues)} known task queues.")
-        beat = None
-        if options["beat"]:
-            from ...beat.service import embed
-            from ...exceptions import ImproperlyConfigured
-
-            try:
-                beat = embed(worker)  # a thread that starts ticking once the worker consumes
-            except ImproperlyConfigured as exc:
-                raise CommandError(f"-B: {exc}") from exc
+        stop_beat = start_beat(worker) if options["beat"] else None
         exitcode = worker.start()
-        if beat is not None:
-            beat.stop()
-            beat.join(30)
+        if stop_beat is not None:
+            stop_beat()
         if exitcode:
             sys.exit(exitcode)
+
+
+def start_beat(worker: WorkController) -> Callable[[], None]:
+    """Embed beat in ``worker`` (a thread that ticks once the worker consumes); returns its stopper."""
+    from ...beat.service import embed
+    from ...exceptions import ImproperlyConfigured
+
+    try:
+        beat = embed(worker)
+    except ImproperlyConfigured as exc:
+        raise CommandError(f"-B: {exc}") from exc
+
+    def stop() -> None:
+        beat.stop()
+        beat.join(30)
+
+    return stop
