@@ -33,6 +33,7 @@ from django.utils import timezone
 from ..exceptions import ImproperlyConfigured
 from . import claims
 from .entries import BadRow, Entry, entry_from_row, settings_entries
+from .slots import CrontabSlots
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -179,6 +180,14 @@ class DatabaseScheduler:
                     continue
                 limit = min(now, entry.ends_at) if entry.ends_at is not None else now
                 due = entry.latest_at_or_before(limit, cursor) or due
+                deadline = self.app.conf.beat_cron_starting_deadline
+                if deadline is not None and isinstance(entry.slots, CrontabSlots) \
+                        and due < now - dt.timedelta(seconds=deadline):
+                    # Celery's beat_cron_starting_deadline: a crontab run missed by more is skipped.
+                    logger.info("beat: %s: run due at %s is older than beat_cron_starting_deadline (%ss): skipped",
+                                entry.name, due.isoformat(), deadline)
+                    cursor = self.cursors[entry.name] = due
+                    continue
             fired = claims.claim_and_send(
                 entry.name, entry.task, due, self.hostname, lambda task_id: self.send(entry, task_id, due),
                 row_id=entry.row_id, one_off=entry.one_off,

@@ -206,3 +206,19 @@ def test_old_claims_are_deleted_in_batches(app, clock):
     ] + [BeatRun(name="x", due_at=clock.current, claimed_at=dt.datetime.now(UTC))])
     assert delete_old_runs(dt.timedelta(days=1), batch_size=10) == 25
     assert BeatRun.objects.count() == 1
+
+
+def test_beat_cron_starting_deadline_skips_a_crontab_run_missed_long_ago(app, clock):
+    entries = {"min": {"task": "proj.b", "schedule": crontab()}, "sec": {"task": "proj.a", "schedule": 1.0}}
+    s = scheduler(app, clock, **entries)
+    clock.advance(seconds=61)
+    s.tick()
+    app.conf.beat_cron_starting_deadline = 30
+    clock.advance(minutes=10, seconds=40)  # down; the latest crontab run is 40 s old on restart
+    again = scheduler(app, clock, "restarted", **entries)
+    again.tick()
+    assert runs("min") == [dt.datetime(2026, 1, 5, 12, 1, tzinfo=UTC)]
+    assert len(runs("sec")) == 62  # intervals are not affected (as in Celery)
+    clock.advance(seconds=20)
+    again.tick()
+    assert runs("min")[-1] == dt.datetime(2026, 1, 5, 12, 12, tzinfo=UTC)
