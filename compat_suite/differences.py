@@ -66,6 +66,33 @@ DIFFERENCES: dict[str, Difference] = {d.name: d for d in [
         "same value on both.",
         "scenarios/test_surface.py::test_a6_replace_in_eager_apply_works",
     ),
+    Difference(
+        "beat-dst-no-double-no-miss",
+        "At daylight-saving changes celery_compat's beat fires crontab runs as cron does, where "
+        "Celery's beat (crontab.is_due on the time it last sent the task) misbehaves (found by "
+        "simulating Celery 5.x beat, listed in celery_compat/schedules.py): clocks going forward, "
+        "matching times inside the skipped hour fire once when clocks jump (Celery moves them one "
+        "hour later and drops all but the first: '15,45 2 * * *' runs at 03:15 only); clocks going "
+        "back, a crontab with hour='*' fires in both passes of the repeated hour, so '*/15' keeps 15 "
+        "elapsed minutes (Celery leaves a 75-minute hole), and one with fixed hours fires once, in "
+        "the first pass; and a run sent during the second pass never re-fires at every tick (Celery's "
+        "run storm). Away from DST changes the next run is Celery's (hypothesis-checked). "
+        "crontab.is_due/remaining_estimate themselves keep Celery's arithmetic.",
+        "tests/beat/test_dst.py::test_scheduler_through_a_dst_night, "
+        "tests/beat/test_slots.py::test_next_run_is_celerys_away_from_dst_changes",
+    ),
+    Difference(
+        "beat-claimed-runs",
+        "Celery needs exactly one beat process (two send every task twice). celery_compat's beat claims "
+        "each due run in the database (a unique (entry, due instant) row written in the transaction "
+        "that publishes the message), so every worker may run -B and each run is sent once. Interval "
+        "runs are therefore at fixed instants (the entry's first sighting + k * interval, shared by "
+        "all schedulers) rather than interval-after-the-last-send; runs due while this scheduler was "
+        "up but late (under 5 minutes) are sent one by one; runs missed while every scheduler was down "
+        "fire once on start, as in Celery. Each message carries the headers periodic_task_name (as "
+        "django-celery-beat) and periodic_task_due_at.",
+        "tests/beat/test_multi_worker.py::test_three_workers_with_beat_fire_each_run_exactly_once",
+    ),
 ]}
 
 
