@@ -41,12 +41,13 @@ class Workers:
         self.tmp_path = tmp_path
         self.procs: list[tuple[subprocess.Popen, Path]] = []
 
-    def start(self, count: int, **env: str) -> None:
-        for i in range(count):
+    def start(self, count: int, beat: bool = True, **env: str) -> None:
+        for _ in range(count):
+            i = len(self.procs)
             log = self.tmp_path / f"beat{i}.log"
             with open(log, "w") as out:
                 proc = subprocess.Popen(
-                    [sys.executable, "manage.py", "runworker", "-B", "-P", "threads", "-c", "4",
+                    [sys.executable, "manage.py", "runworker", *(["-B"] if beat else []), "-P", "threads", "-c", "4",
                      "-n", f"beat{i}-{os.getpid()}@%h", "-l", "INFO"],
                     cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                     env=subprocess_env(DJANGO_SETTINGS_MODULE=SETTINGS, **env),

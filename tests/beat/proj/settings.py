@@ -17,3 +17,5 @@ CELERY_BEAT_SCHEDULE = {} if os.environ.get("BEATPROJ_NO_SETTINGS_ENTRIES") else
     "every-minute": {"task": "tests.beat.proj.tasks.record", "schedule": crontab(), "args": ("min",),
                      "options": {"expires": 120}},
 }
+if os.environ.get("BEATPROJ_BAD_ENTRY"):
+    CELERY_BEAT_SCHEDULE = {"bad": {"task": "tests.beat.proj.tasks.record"}}
