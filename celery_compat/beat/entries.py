@@ -207,6 +207,6 @@ def entry_from_row(row: PeriodicTask) -> Entry:
         name=row.name, task=row.task, slots=slots, args=tuple(args), kwargs=kwargs, options=options,
         source="database", row_id=row.pk, changed_at=row.date_changed, start_time=row.start_time,
         ends_at=row.expires, one_off=row.one_off, clocked=bool(row.clocked_id),
-        fingerprint=("database", row.task, spec, row.args, row.kwargs, row.headers, row.queue, row.exchange,
+        fingerprint=("database", row.pk, row.task, spec, row.args, row.kwargs, row.headers, row.queue, row.exchange,
                      row.routing_key, row.priority, row.expire_seconds, row.start_time, row.expires, row.one_off),
     )

@@ -335,11 +335,13 @@ class PeriodicTask(models.Model):
         self.routing_key = self.routing_key or None
         self.queue = self.queue or None
         self.headers = self.headers or "{}"
-        if not self.enabled:
-            # As django-celery-beat: a disabled task restarts fresh when re-enabled.
-            self.last_run_at = None
+        if not self.enabled or self._state.adding:
+            # As django-celery-beat: a disabled task restarts fresh when re-enabled;
+            # a new task never inherits the runs of a deleted one with its name.
+            if not self.enabled:
+                self.last_run_at = None
             if self.name:
-                BeatEntryState.objects.filter(name=self.name).delete()
+                BeatEntryState.objects.db_manager(kwargs.get("using")).filter(name=self.name).delete()
         super().save(*args, **kwargs)
 
     @property
@@ -438,7 +440,12 @@ class BeatRun(models.Model):
         return f"{self.name} @ {self.due_at.isoformat()}"
 
 
+def _forget_state(instance: PeriodicTask, **kwargs: Any) -> None:
+    BeatEntryState.objects.filter(name=instance.name).delete()
+
+
 models.signals.pre_delete.connect(PeriodicTasks.changed, sender=PeriodicTask)
+models.signals.post_delete.connect(_forget_state, sender=PeriodicTask)
 models.signals.post_save.connect(PeriodicTasks.changed, sender=PeriodicTask)
 for _model in (IntervalSchedule, CrontabSchedule, ClockedSchedule):
     models.signals.post_save.connect(_bump, sender=_model)
