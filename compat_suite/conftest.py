@@ -53,11 +53,34 @@ def _runtimes(_database: None) -> Iterator[dict[str, Any]]:
     _started.clear()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the scenarios one implementation after the other (then the wire ones).
+
+    Real Celery's threads pool runs a task on ``current_app`` (the last
+    started worker's app): two real Celery workers in one process would run
+    each other's tasks. So ``celery`` and ``celery_django`` never run at the
+    same time: all of one, then all of the other.
+    """
+    def order(item: pytest.Item) -> int:
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("impl") if callspec else None
+        return IMPLEMENTATIONS.index(name) if name in IMPLEMENTATIONS else len(IMPLEMENTATIONS)
+
+    items.sort(key=order)
+
+
+#: runtimes running real Celery's worker: at most one at a time
+REAL_CELERY = {"celery", "celery_django"}
+
+
 @pytest.fixture(params=IMPLEMENTATIONS)
 def impl(request: pytest.FixtureRequest, _runtimes: dict[str, Any]) -> Iterator[Any]:
     """The runtime of one implementation, its worker running (started on first use)."""
     name = request.param
     if name not in _runtimes:
+        if name in REAL_CELERY:
+            for other in REAL_CELERY & set(_runtimes):
+                _runtimes.pop(other).stop()
         runtime = RUNTIMES[name]()
         runtime.start()
         _runtimes[name] = runtime

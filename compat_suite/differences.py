@@ -104,6 +104,10 @@ class Deliberate:
     values: dict[str, Any]
 
     def for_impl(self, impl: str) -> Any:
+        # Real Celery over django:// behaves as real Celery unless the entry
+        # names it (the differences that come from the transport).
+        if impl == "celery_django" and impl not in self.values:
+            return self.values["celery"]
         return self.values[impl]
 
 

@@ -19,7 +19,11 @@ from typing import Any
 import pytest
 
 PARITY_FILE = Path(__file__).resolve().parent / "PARITY.md"
-IMPLS = ["celery", "celery_compat", "wire"]
+IMPLS = ["celery", "celery_django", "celery_compat", "wire"]
+#: the reference every other implementation is compared with
+REFERENCE = "celery"
+#: set by the runtimes when they start: what the reference ran on
+REFERENCE_SETUP: dict[str, str] = {}
 
 #: scenario → impl → observations, outcome
 OBSERVED: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
@@ -67,7 +71,13 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Any:
             OUTCOME[scenario][impl] = report.outcome
 
 
-def _compare() -> list[tuple[str, str, str, str]]:
+def _compare() -> list[tuple[str, ...]]:
+    """One row per scenario: its outcome per implementation and the difference.
+
+    Each implementation's observations are compared with the reference's
+    (real Celery on a stock broker); a difference is explained only by a
+    ``deliberate(...)`` the scenario declared, listed in ``differences.py``.
+    """
     from compat_suite.differences import DIFFERENCES
 
     rows = []
@@ -76,18 +86,18 @@ def _compare() -> list[tuple[str, str, str, str]]:
         seen = OBSERVED.get(scenario, {})
         if "wire" in outcomes:
             diff = "" if outcomes["wire"] == "passed" else "wire scenario failed"
-        elif "celery" in seen and "celery_compat" in seen and seen["celery"] != seen["celery_compat"]:
-            names = DELIBERATE.get(scenario)
-            if names:
-                diff = "deliberate: " + ", ".join(sorted(names)) + " — " + "; ".join(
-                    DIFFERENCES[n].reason.split(". ")[0] for n in sorted(names))
-            else:
-                diff = f"UNEXPLAINED: celery={seen['celery']!r} celery_compat={seen['celery_compat']!r}"
         else:
-            bad = [i for i, o in outcomes.items() if o != "passed"]
-            diff = ("failed on " + ", ".join(bad)) if bad else ""
-        rows.append((scenario, outcomes.get("celery", "-"), outcomes.get("celery_compat", "-"),
-                     outcomes.get("wire", "-"), diff))
+            differing = [i for i in IMPLS[1:-1] if REFERENCE in seen and i in seen and seen[i] != seen[REFERENCE]]
+            names = DELIBERATE.get(scenario)
+            if differing and names:
+                diff = ("deliberate (" + ", ".join(differing) + "): " + ", ".join(sorted(names)) + " — " +
+                        "; ".join(DIFFERENCES[n].reason.split(". ")[0] for n in sorted(names)))
+            elif differing:
+                diff = "UNEXPLAINED: " + " ".join(f"{i}={seen[i]!r}" for i in [REFERENCE, *differing])
+            else:
+                bad = [i for i, o in outcomes.items() if o != "passed"]
+                diff = ("failed on " + ", ".join(bad)) if bad else ""
+        rows.append((scenario, *(outcomes.get(i, "-") for i in IMPLS), diff))
     return rows
 
 
@@ -97,16 +107,17 @@ def _vendor() -> str:
     return connection.vendor
 
 
-def _markdown(rows: list[Any], vendor: str, reference: str) -> str:
+def _markdown(rows: list[Any], vendor: str) -> str:
+    setup = "; ".join(f"`{name}` on {REFERENCE_SETUP[name]}" for name in IMPLS if name in REFERENCE_SETUP)
     lines = [
         f"<!-- parity:{vendor} -->",
         f"## {vendor}",
         "",
-        f"Reference: real Celery on `{reference}`. Scenarios: {len(rows)}; "
-        f"unexplained differences: {sum(1 for r in rows if r[4].startswith('UNEXPLAINED'))}.",
+        f"Implementations: {setup}. Scenarios: {len(rows)}; "
+        f"unexplained differences: {sum(1 for r in rows if r[-1].startswith('UNEXPLAINED'))}.",
         "",
-        "| scenario | celery | celery_compat | wire | difference |",
-        "|---|---|---|---|---|",
+        "| scenario | " + " | ".join(IMPLS) + " | difference |",
+        "|---|" + "---|" * (len(IMPLS) + 1),
     ]
     for scenario, *cells in rows:
         lines.append("| " + " | ".join([f"`{scenario}`", *[c.replace("|", "\\|") for c in cells]]) + " |")
@@ -129,15 +140,13 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
         return
     rows = _compare()
     ROWS[:] = rows
-    if any(r[4].startswith("UNEXPLAINED") for r in rows):
+    if any(r[-1].startswith("UNEXPLAINED") for r in rows):
         session.exitstatus = 1
     full = not session.config.option.keyword and not session.config.option.markexpr and \
         not getattr(session.config.option, "lf", False) and len(rows) >= 60 and not any("::" in a for a in session.config.args)
     if full or os.environ.get("COMPAT_WRITE_PARITY"):
-        from compat_suite.runtimes import CeleryRuntime
-
         try:
-            _write(_markdown(rows, _vendor(), CeleryRuntime().reference_broker), _vendor())
+            _write(_markdown(rows, _vendor()), _vendor())
         except Exception as exc:  # the table must not hide the test results
             print(f"parity: could not write {PARITY_FILE}: {exc}")
 
@@ -149,8 +158,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     tr = terminalreporter
     tr.section("parity: scenario × implementation")
     width = max(len(r[0]) for r in rows)
-    tr.write_line(f"{'scenario':<{width}}  {'celery':<8} {'compat':<8} {'wire':<8} difference")
-    for scenario, a, b, w, diff in rows:
-        tr.write_line(f"{scenario:<{width}}  {a:<8} {b:<8} {w:<8} {diff}")
-    unexplained = sum(1 for r in rows if r[4].startswith("UNEXPLAINED"))
+    tr.write_line(f"{'scenario':<{width}}  " + " ".join(f"{i[:13]:<13}" for i in IMPLS) + " difference")
+    for scenario, *cells in rows:
+        tr.write_line(f"{scenario:<{width}}  " + " ".join(f"{c:<13}" for c in cells[:-1]) + f" {cells[-1]}")
+    unexplained = sum(1 for r in rows if r[-1].startswith("UNEXPLAINED"))
     tr.write_line(f"{len(rows)} scenarios, {unexplained} unexplained differences")

@@ -29,7 +29,9 @@ from urllib.parse import urlsplit
 
 from compat_suite import zoo
 
-IMPLEMENTATIONS = ["celery", "celery_compat"]
+#: ``celery``: real Celery on a stock broker; ``celery_django``: real Celery
+#: (worker and client) over our ``django://`` transport; ``celery_compat``: ours
+IMPLEMENTATIONS = ["celery", "celery_django", "celery_compat"]
 #: every queue name of this run starts with it: runs sharing a Redis never meet
 PREFIX = f"compat-{uuid.uuid4().hex[:8]}"
 WORKER_CONCURRENCY = 4
@@ -80,12 +82,16 @@ class Runtime:
 
     # -- what scenarios use ----------------------------------------------
     def q(self, name: str) -> str:
-        """A queue name of this run (``unq`` strips the prefix again)."""
-        return f"{PREFIX}-{name}"
+        """A queue name of this run and runtime (``unq`` strips the prefix again).
 
-    @staticmethod
-    def unq(name: str | None) -> str | None:
-        return name[len(PREFIX) + 1:] if name and name.startswith(PREFIX) else name
+        Per runtime: ``celery_django`` and ``celery_compat`` share one
+        ``django://`` database and must never consume each other's tasks.
+        """
+        return f"{PREFIX}-{self.name}-{name}"
+
+    def unq(self, name: str | None) -> str | None:
+        prefix = f"{PREFIX}-{self.name}-"
+        return name[len(prefix):] if name and name.startswith(prefix) else name
 
     def base_conf(self) -> dict[str, Any]:
         return {
@@ -134,6 +140,9 @@ class Runtime:
         assert observed == expected, f"{self.name}: observed {observed!r}, Celery's behaviour is {expected!r}"
 
     def start(self) -> None:
+        from compat_suite import parity
+
+        parity.REFERENCE_SETUP[self.name] = self.reference_broker
         self.app, self.t = self.make_app()
         self.app.finalize()
         self.start_worker()
@@ -185,8 +194,33 @@ class CeleryRuntime(Runtime):
         ))
 
 
+class CeleryOnDjangoRuntime(CeleryRuntime):
+    """Real Celery, worker and client, with ``django://`` as its broker.
+
+    The result backend stays Celery's own (the reference's Redis or
+    ``file://``), so only the transport is ours: a transport bug shows as
+    a difference between ``celery`` and ``celery_django``.
+    """
+
+    name = "celery_django"
+
+    def __init__(self) -> None:
+        super().__init__()
+        import kombu_transport_django  # noqa: F401  registers django:// with kombu
+
+        self.broker = "django://"
+        self.transport_options = {}
+        self.reference_broker = "django:// + " + ("redis" if redis_url() else "file") + " backend"
+
+    def new_app(self) -> Any:
+        app = super().new_app()
+        app.main = "compat_ref_django"
+        return app
+
+
 class CompatRuntime(Runtime):
     name = "celery_compat"
+    reference_broker = "django:// + django-db backend"
 
     def __init__(self) -> None:
         super().__init__()
@@ -215,5 +249,5 @@ class CompatRuntime(Runtime):
         ))
 
 
-RUNTIMES = {"celery": CeleryRuntime, "celery_compat": CompatRuntime}
+RUNTIMES = {"celery": CeleryRuntime, "celery_django": CeleryOnDjangoRuntime, "celery_compat": CompatRuntime}
 

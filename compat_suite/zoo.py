@@ -11,6 +11,7 @@ every worker of the suite runs in this process.
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import time
 from types import SimpleNamespace
@@ -32,131 +33,134 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
     """Define the zoo on ``app``; returns the tasks by short name."""
     exc = rt.exceptions
     t = SimpleNamespace()
+    # Not shared: a shared task would be added to every app created later,
+    # the other runtimes' apps too.
+    task = functools.partial(app.task, shared=False)
 
-    @app.task(name="zoo.add")
+    @task(name="zoo.add")
     def add(x, y):
         return x + y
 
-    @app.task(name="zoo.tsum")
+    @task(name="zoo.tsum")
     def tsum(xs):
         return sum(xs)
 
-    @app.task(name="zoo.echo")
+    @task(name="zoo.echo")
     def echo(*args, **kwargs):
         return [list(args), kwargs]
 
-    @app.task(name="zoo.boom")
+    @task(name="zoo.boom")
     def boom():
         raise MyErr("boom", 42)
 
-    @app.task(name="zoo.sleeper")
+    @task(name="zoo.sleeper")
     def sleeper(seconds):
         time.sleep(seconds)
         return seconds
 
-    @app.task(name="zoo.mark")
+    @task(name="zoo.mark")
     def mark(key, value):
         note(key, value)
         return value
 
-    @app.task(name="zoo.flaky", bind=True, max_retries=2)
+    @task(name="zoo.flaky", bind=True, max_retries=2)
     def flaky(self, key):
         note(key, self.request.retries)
         raise self.retry(exc=MyErr("flaky"), countdown=0.2)
 
-    @app.task(name="zoo.retry_noexc", bind=True, max_retries=1)
+    @task(name="zoo.retry_noexc", bind=True, max_retries=1)
     def retry_noexc(self, key):
         note(key, self.request.retries)
         raise self.retry(countdown=0.1)
 
-    @app.task(name="zoo.retry_then_ok", bind=True, max_retries=3)
+    @task(name="zoo.retry_then_ok", bind=True, max_retries=3)
     def retry_then_ok(self, key, failures):
         note(key, self.request.retries)
         if self.request.retries < failures:
             raise self.retry(countdown=0.1)
         return self.request.retries
 
-    @app.task(name="zoo.retry_override", bind=True, max_retries=5)
+    @task(name="zoo.retry_override", bind=True, max_retries=5)
     def retry_override(self, key):
         note(key, self.request.retries)
         raise self.retry(exc=MyErr("over"), countdown=0.1, max_retries=1)
 
-    @app.task(name="zoo.auto", bind=True, autoretry_for=(MyErr,), retry_backoff=0.5,
+    @task(name="zoo.auto", bind=True, autoretry_for=(MyErr,), retry_backoff=0.5,
               retry_backoff_max=1, retry_jitter=False, max_retries=2)
     def auto(self, key):
         note(key, self.request.retries)
         raise MyErr("auto")
 
-    @app.task(name="zoo.auto_dont", bind=True, autoretry_for=(Exception,),
+    @task(name="zoo.auto_dont", bind=True, autoretry_for=(Exception,),
               dont_autoretry_for=(KeyError,), max_retries=3, default_retry_delay=0.1)
     def auto_dont(self, key):
         note(key, self.request.retries)
         raise KeyError("nope")
 
-    @app.task(name="zoo.returns_sig")
+    @task(name="zoo.returns_sig")
     def returns_sig():
         return add.s(1, 2)
 
-    @app.task(name="zoo.returns_exc")
+    @task(name="zoo.returns_exc")
     def returns_exc():
         return MyErr("returned")
 
-    @app.task(name="zoo.ignorer")
+    @task(name="zoo.ignorer")
     def ignorer(key):
         note(key, "ran")
         raise exc.Ignore()
 
-    @app.task(name="zoo.rejecter", bind=True)
+    @task(name="zoo.rejecter", bind=True)
     def rejecter(self, key):
         note(key, self.request.retries)
         raise exc.Reject("no", requeue=False)
 
-    @app.task(name="zoo.progress", bind=True)
+    @task(name="zoo.progress", bind=True)
     def progress(self, seconds):
         self.update_state(state="PROGRESS", meta={"current": 1, "total": 2})
         time.sleep(seconds)
         return "done"
 
-    @app.task(name="zoo.write_other", bind=True)
+    @task(name="zoo.write_other", bind=True)
     def write_other(self, other_id):
         self.update_state(task_id=other_id, state="CUSTOM", meta={"by": "other"})
         return "wrote"
 
-    @app.task(name="zoo.started", bind=True, track_started=True)
+    @task(name="zoo.started", bind=True, track_started=True)
     def started(self, seconds):
         time.sleep(seconds)
         return "ok"
 
-    @app.task(name="zoo.ignored", ignore_result=True)
+    @task(name="zoo.ignored", ignore_result=True)
     def ignored(key):
         note(key, "ran")
         return "ignored"
 
-    @app.task(name="zoo.getter")
+    @task(name="zoo.getter")
     def getter():
         return add.delay(1, 1).get(timeout=5)
 
-    @app.task(name="zoo.kw_err")
+    @task(name="zoo.kw_err")
     def kw_err():
         raise KwErr("m", code=3)
 
-    @app.task(name="zoo.inner_err")
+    @task(name="zoo.inner_err")
     def inner_err():
         raise Outer.Inner("in")
 
-    @app.task(name="zoo.weird_err")
+    @task(name="zoo.weird_err")
     def weird_err():
         raise Weird(code=3)
 
-    @app.task(name="zoo.ghost_err")
+    @task(name="zoo.ghost_err")
     def ghost_err():
         raise not_imported_error()("spooky")
 
-    @app.task(name="zoo.value_err")
+    @task(name="zoo.value_err")
     def value_err():
         raise ValueError("bad", 1)
 
-    @app.task(name="zoo.request_info", bind=True)
+    @task(name="zoo.request_info", bind=True)
     def request_info(self, *args, **kwargs):
         r = self.request
         return {
@@ -171,50 +175,50 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
             "routing_key": (r.delivery_info or {}).get("routing_key"),
         }
 
-    @app.task(name="zoo.spawner", bind=True)
+    @task(name="zoo.spawner", bind=True)
     def spawner(self):
         child = request_info.delay()
         return child.id
 
-    @app.task(name="zoo.errback_new")
+    @task(name="zoo.errback_new")
     def errback_new(request, exc_, traceback):
         note(request.args[0] if request.args else "errback_new", ["new", request.id, type(exc_).__name__, list(exc_.args)])
 
-    @app.task(name="zoo.errback_old")
+    @task(name="zoo.errback_old")
     def errback_old(task_id):
         note("errback_old", task_id)
 
-    @app.task(name="zoo.boom_key")
+    @task(name="zoo.boom_key")
     def boom_key(key):
         raise MyErr("boom", key)
 
-    @app.task(name="zoo.routed_deco", bind=True, queue=rt.q("deco"))
+    @task(name="zoo.routed_deco", bind=True, queue=rt.q("deco"))
     def routed_deco(self):
         return rt.unq((self.request.delivery_info or {}).get("routing_key"))
 
-    @app.task(name="zoo.routed_conf", bind=True)
+    @task(name="zoo.routed_conf", bind=True)
     def routed_conf(self):
         return rt.unq((self.request.delivery_info or {}).get("routing_key"))
 
-    @app.task(name="zoo.routed_both", bind=True, queue=rt.q("deco"))
+    @task(name="zoo.routed_both", bind=True, queue=rt.q("deco"))
     def routed_both(self):
         return rt.unq((self.request.delivery_info or {}).get("routing_key"))
 
     # -- §4 R4, §5 T3/T4, §8, §11 A6, §14, §15, §17 ------------------------------
 
-    @app.task(name="zoo.requeuer", bind=True, acks_late=True)
+    @task(name="zoo.requeuer", bind=True, acks_late=True)
     def requeuer(self, key):
         note(key, "run")
         if len(NOTES[key]) == 1:
             raise exc.Reject("again", requeue=True)
         return len(NOTES[key])
 
-    @app.task(name="zoo.requeuer_early", bind=True)
+    @task(name="zoo.requeuer_early", bind=True)
     def requeuer_early(self, key):
         note(key, "run")
         raise exc.Reject("again", requeue=True)
 
-    @app.task(name="zoo.retry_nothrow", bind=True, max_retries=1)
+    @task(name="zoo.retry_nothrow", bind=True, max_retries=1)
     def retry_nothrow(self, key):
         if self.request.retries == 0:
             returned = self.retry(countdown=0.1, throw=False)
@@ -223,7 +227,7 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
         note(key, [self.request.retries, None])
         return "second"
 
-    @app.task(name="zoo.retry_keeps", bind=True, max_retries=1)
+    @task(name="zoo.retry_keeps", bind=True, max_retries=1)
     def retry_keeps(self, key):
         r = self.request
         note(key, [r.retries, dict(r.headers or {}), rt.unq((r.delivery_info or {}).get("routing_key"))])
@@ -247,7 +251,7 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
         def after_return(self, status, retval, task_id, args, kwargs, einfo):
             note(args[0], ["after_return", status])
 
-    @app.task(name="zoo.handled", bind=True, base=Handlers, max_retries=1)
+    @task(name="zoo.handled", bind=True, base=Handlers, max_retries=1)
     def handled(self, key, fail):
         if fail and self.request.retries == 0:
             raise self.retry(exc=MyErr("handled"), countdown=0.1)
@@ -255,39 +259,39 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
             raise MyErr("handled")
         return "ok"
 
-    @app.task(name="zoo.auto_kwargs", bind=True, autoretry_for=(MyErr,),
+    @task(name="zoo.auto_kwargs", bind=True, autoretry_for=(MyErr,),
               retry_kwargs={"max_retries": 1, "countdown": 0.1})
     def auto_kwargs(self, key):
         note(key, self.request.retries)
         raise MyErr("kw")
 
-    @app.task(name="zoo.ignored_boom", ignore_result=True, store_errors_even_if_ignored=True)
+    @task(name="zoo.ignored_boom", ignore_result=True, store_errors_even_if_ignored=True)
     def ignored_boom():
         raise MyErr("stored anyway")
 
-    @app.task(name="zoo.multi_link_parent")
+    @task(name="zoo.multi_link_parent")
     def multi_link_parent(x):
         return x
 
-    @app.task(name="zoo.late", bind=True, acks_late=True)
+    @task(name="zoo.late", bind=True, acks_late=True)
     def late(self, key):
         note(key, self.request.retries)
         return "late"
 
-    @app.task(name="zoo.late_boom", bind=True, acks_late=True)
+    @task(name="zoo.late_boom", bind=True, acks_late=True)
     def late_boom(self, key):
         note(key, "run")
         raise MyErr("late")
 
-    @app.task(name="zoo.replacer", bind=True)
+    @task(name="zoo.replacer", bind=True)
     def replacer(self, x):
         return self.replace(add.s(x, 100))
 
-    @app.task(name="zoo.replacer_group", bind=True)
+    @task(name="zoo.replacer_group", bind=True)
     def replacer_group(self):
         return self.replace(rt.celery.group(add.s(1, 1), add.s(1, 2)))
 
-    @app.task(name="zoo.replacer_bad", bind=True)
+    @task(name="zoo.replacer_bad", bind=True)
     def replacer_bad(self, what):
         if what == "chord-option":
             sig = add.s(1, 1)
@@ -295,15 +299,15 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
             return self.replace(sig)
         return self.replace(rt.celery.chain())
 
-    @app.task(name="zoo.replacer_linked", bind=True)
+    @task(name="zoo.replacer_linked", bind=True)
     def replacer_linked(self, x):
         return self.replace(add.s(x, 1))
 
-    @app.task(name="zoo.eta_of", bind=True)
+    @task(name="zoo.eta_of", bind=True)
     def eta_of(self):
         return self.request.eta
 
-    @app.task(name="zoo.spawner_many", bind=True)
+    @task(name="zoo.spawner_many", bind=True)
     def spawner_many(self):
         add.delay(1, 1)
         rt.celery.group(add.s(2, 2), add.s(3, 3)).delay()

@@ -249,4 +249,4 @@ def test_plain_delay_in_a_rolled_back_transaction(impl):
     time.sleep(1.0)
     impl.check([NOTES.get(k, []), r.state], deliberate(
         "delay-on-commit-rollback-vs-plain-delay",
-        celery=[["published"], "SUCCESS"], celery_compat=[[], "PENDING"]))
+        celery=[["published"], "SUCCESS"], celery_django=[[], "PENDING"], celery_compat=[[], "PENDING"]))
