@@ -50,6 +50,20 @@ OPTION_NOTES = {
     "min_polling_interval": (None, "first sleep after activity, seconds; doubles up to `polling_interval`"),
 }
 
+#: celery_compat's own settings (not Celery's): name → (module, attribute holding the default, meaning).
+#: The default is read from the code. Found by scanning for ``conf.get("name")``/``conf.name``; a setting
+#: read in the code but missing here fails the generator (and so tests/unit/test_docs.py).
+OWN_SETTINGS = {
+    "task_log_lines": ("celery_compat.tasklog", "DEFAULT_LOG_LINES",
+                       "lines a task logs through `get_task_logger` kept with its result (`TaskResult.log`), "
+                       "the last N; `0` keeps none (see [admin.md](admin.md#task-logs))"),
+    "beat_run_expires": ("celery_compat.beat.scheduler", "DEFAULT_RUN_EXPIRES",
+                         "how long beat's claim rows (one per sent run) are kept; a timedelta or seconds "
+                         "(see [beat.md](beat.md))"),
+}
+#: ``conf.<name>`` that are not settings
+NOT_SETTINGS = {"setter"}
+
 SECTIONS = [
     ("General", ("accept_content", "enable_utc", "imports", "include", "timezone")),
     ("Broker", ("broker_",)),
@@ -87,6 +101,19 @@ def package_sources() -> dict[Path, str]:
     }
 
 
+def settings_read(sources: dict[Path, str]) -> set[str]:
+    """Names read as ``conf.get("x")``, ``conf["x"]`` or ``conf.x`` anywhere in the package."""
+    from celery_compat.config import Settings
+
+    methods = {name for name in dir(Settings) if not name.startswith("_")}
+    pattern = re.compile(r"conf(?:\.get\(\s*|\[)[\"'](\w+)[\"']|conf\.([a-z_][a-z0-9_]*)\b")
+    names = set()
+    for text in sources.values():
+        for match in pattern.finditer(text):
+            names.add(match.group(1) or match.group(2))
+    return names - methods - NOT_SETTINGS
+
+
 def option_comments() -> dict[str, str]:
     """The ``#:`` comment above each field of TransportOptions."""
     path = ROOT / "kombu_transport_django" / "options.py"
@@ -108,6 +135,15 @@ def option_comments() -> dict[str, str]:
 
 def render() -> str:
     sys.path.insert(0, str(ROOT))
+    from django.conf import settings
+
+    if not settings.configured:  # run as a script: the models need an app registry
+        import os
+
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+        django.setup()
     from celery_compat.config import DEFAULTS
     from kombu_transport_django.options import TransportOptions
 
@@ -143,6 +179,23 @@ def render() -> str:
         out.append("")
     rest = [n for n in DEFAULTS if n not in done]
     assert not rest, f"settings in no section of docs/generate.py: {rest}"
+
+    unknown = settings_read(sources) - set(DEFAULTS) - set(OWN_SETTINGS)
+    assert not unknown, f"settings read in celery_compat but not documented: add them to OWN_SETTINGS in docs/generate.py: {sorted(unknown)}"
+    import importlib
+
+    out += [
+        "## celery_compat's own settings",
+        "",
+        "Not Celery settings: set them the same way (`CELERY_TASK_LOG_LINES` in settings.py).",
+        "",
+        "| setting | default | meaning |",
+        "|---|---|---|",
+    ]
+    for name, (module, attribute, meaning) in sorted(OWN_SETTINGS.items()):
+        default = getattr(importlib.import_module(module), attribute)
+        out.append(f"| `{name}` | {fmt(default)} | {meaning} |")
+    out.append("")
 
     comments = option_comments()
     out += [
