@@ -1,15 +1,15 @@
-"""The periodic-task admin: its form's checks, its actions, and a task added there firing on running workers."""
+"""The periodic-task admin: its form's checks and its actions.
+
+A task added in the admin firing on running workers: tests/beat/test_multi_worker.py.
+"""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from django.contrib.auth.models import User
 
 from celery_compat.beat.models import BeatRun, ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
 from tests.beat.conftest import sent_messages
-from tests.beat.test_multi_worker import Workers, results_by_run, workers  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,30 +84,3 @@ def test_actions_enable_disable_and_run_now(admin_client_, app):
 
     assert Message.objects.get().queue == "reports"
     assert not BeatRun.objects.exists()  # a manual run is not a scheduled run
-
-
-@pytest.mark.slow
-def test_task_added_in_the_admin_fires_on_running_workers(admin_client_, workers: Workers):  # noqa: F811
-    workers.start(2, BEATPROJ_NO_SETTINGS_ENTRIES="1")
-    workers.wait_for_beat()
-    response = admin_client_.post("/admin/celery_compat/intervalschedule/add/", {"every": 1, "period": "seconds"})
-    assert response.status_code == 302
-    interval = IntervalSchedule.objects.get()
-    response = admin_client_.post(ADD_URL, form(name="from-admin", interval=interval.pk, args='["admin"]'))
-    assert response.status_code == 302, errors(response)
-
-    deadline = time.monotonic() + 90
-    while sum(n for (name, _), n in results_by_run().items() if name == "from-admin") < 3:
-        assert time.monotonic() < deadline, "the admin's task did not run 3 times in 90 s\n" + workers.logs()
-        time.sleep(0.5)
-    # Disabled in the admin: the workers stop sending it.
-    task = PeriodicTask.objects.get(name="from-admin")
-    admin_client_.post("/admin/celery_compat/periodictask/",
-                       {"action": "disable_tasks", "_selected_action": [task.pk]})
-    time.sleep(3)  # more than the marker's polling interval (1 s) plus a tick
-    claimed = BeatRun.objects.filter(name="from-admin").count()
-    time.sleep(3)
-    assert BeatRun.objects.filter(name="from-admin").count() == claimed
-    workers.stop()
-    counts = results_by_run()
-    assert all(n == 1 for n in counts.values()), counts

@@ -40,7 +40,7 @@ def test_scheduler_through_a_dst_night(app, clock, zone, night, elapsed_hours):
     scheduler.setup()
     while clock.current < end:
         scheduler.tick()
-        clock.advance(seconds=20)
+        clock.advance(seconds=60)
 
     def runs(name: str) -> list[dt.datetime]:
         return list(BeatRun.objects.filter(name=name).order_by("due_at").values_list("due_at", flat=True))

@@ -1,6 +1,8 @@
 """Three ``runworker -B`` processes: each due run fires exactly once, none is missed.
 
-The workers run the project ``tests.beat.proj`` with two settings entries,
+Then a task added through the admin's add form fires on the same running
+workers, without a restart. The workers run the project ``tests.beat.proj``
+with two settings entries,
 every second and every minute (crontab). Each run's task returns the run's
 name and due instant (``periodic_task_due_at`` header), stored as its
 TaskResult; the test counts results per due instant over a measured window.
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from celery_compat.beat.models import BeatEntryState, BeatRun
+from celery_compat.beat.models import BeatEntryState, BeatRun, IntervalSchedule
 from celery_compat.models import TaskResult
 from tests.conftest import ROOT, subprocess_env
 
@@ -103,7 +105,8 @@ def sleep_until(moment: dt.datetime) -> None:
         time.sleep(min(left, 1.0))
 
 
-def test_three_workers_with_beat_fire_each_run_exactly_once(workers: Workers) -> None:
+def test_three_workers_with_beat_fire_each_run_exactly_once(workers: Workers, admin_client) -> None:
+    """Then, on the same running workers, a task added through the admin's add form fires without a restart."""
     workers.start(3)
     workers.wait_for_beat()
     window_start = timezone.now() + dt.timedelta(seconds=2)
@@ -123,21 +126,34 @@ def test_three_workers_with_beat_fire_each_run_exactly_once(workers: Workers) ->
     assert expected_minutes, "the window must cross a minute boundary (BEAT_E2E_WINDOW >= 61)"
     expected = [("every-second", t) for t in expected_seconds] + [("every-minute", t) for t in expected_minutes]
 
-    # Let the last runs of the window be executed, then stop the workers.
+    # Let the last runs of the window be executed.
     deadline = time.monotonic() + 120
     while any(results_by_run()[run] == 0 for run in expected) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    counts = results_by_run()
+    missed = [run for run in expected if counts[run] == 0]
+    claimers = Counter(BeatRun.objects.values_list("hostname", flat=True))
+    report = f"window {window_start.isoformat()} + {WINDOW}s; runs claimed per worker: {dict(claimers)}"
+    print(report)
+    assert not missed, f"{report}; missed: {missed[:10]}\n" + workers.logs()[-20000:]
+
+    # The admin: an interval and a task added through the add forms reach the running workers.
+    response = admin_client.post("/admin/celery_compat/intervalschedule/add/", {"every": 2, "period": "seconds"})
+    assert response.status_code == 302
+    response = admin_client.post("/admin/celery_compat/periodictask/add/", {
+        "name": "from-admin", "task": "tests.beat.proj.tasks.record", "enabled": "on",
+        "interval": IntervalSchedule.objects.get().pk, "args": '["admin"]', "kwargs": "{}", "headers": "{}",
+    })
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    deadline = time.monotonic() + 90
+    while sum(n for (name, _), n in results_by_run().items() if name == "from-admin") < 3:
+        assert time.monotonic() < deadline, "the admin's task did not run 3 times in 90 s\n" + workers.logs()
         time.sleep(0.5)
     workers.stop()
 
     counts = results_by_run()
-    missed = [run for run in expected if counts[run] == 0]
     doubled = {run: n for run, n in counts.items() if n > 1}
-    claimers = Counter(BeatRun.objects.values_list("hostname", flat=True))
-    report = (f"window {window_start.isoformat()} + {WINDOW}s; runs claimed per worker: {dict(claimers)}; "
-              f"missed: {missed[:10]}; doubled: {doubled}")
-    print(report)
-    assert not missed, report + "\n" + workers.logs()[-20000:]
-    assert not doubled, report
+    assert not doubled, f"{report}; doubled: {doubled}"
     # Each task ran for a run that was claimed (nothing sent outside the claims).
     claimed = set(BeatRun.objects.values_list("name", "due_at"))
     assert set(counts) <= claimed, report
