@@ -12,11 +12,62 @@ if TYPE_CHECKING:
     from ..app import Celery
 
 
+# -- shared by chain, group and chord -------------------------------------------
+
+
+class _Workflow(Signature):
+    """A signature made of signatures: its clone is deep (the inner signatures are copied too)."""
+
+    def clone(self, args: Any = None, kwargs: Any = None, **opts: Any) -> Any:
+        """A deep copy, with partial ``args`` prepended and options merged."""
+        sig = copy.deepcopy(self)
+        if args and not self.immutable:
+            sig["args"] = tuple(args) + sig.args
+        sig.options.update({k: v for k, v in opts.items() if v is not None})
+        return sig
+
+    partial = clone
+
+    def _link_and_freeze(self, options: dict[str, Any]) -> Any:
+        """Take ``link``/``link_error`` and the workflow place out of ``options``; freeze with them."""
+        for key in ("link", "link_error"):
+            value = options.pop(key, None)
+            if value is not None:
+                for item in value if isinstance(value, (list, tuple)) else [value]:
+                    getattr(self, key)(item)
+        return self.freeze(options.pop("task_id", None), group_id=options.pop("group_id", None),
+                           chord=options.pop("chord", None), group_index=options.pop("group_index", None),
+                           root_id=options.get("root_id"))
+
+
+class _TaskList(_Workflow):
+    """A workflow whose ``kwargs['tasks']`` is its list of steps (chain, group).
+
+    Not registered as a type: ``Signature.from_dict`` dispatches on
+    ``subtask_type`` to the subclass, whose ``from_dict`` (this one, with
+    ``cls`` the subclass) builds it from its tasks.
+    """
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], app: Celery | None = None) -> Signature:
+        sig = cls(*_sigs(d.get("kwargs", {}).get("tasks") or (), app), app=app, **(d.get("options") or {}))
+        sig["args"] = tuple(d.get("args") or ())
+        sig["immutable"] = bool(d.get("immutable"))
+        return sig
+
+    @property
+    def tasks(self) -> list[Signature]:
+        tasks = self.kwargs.setdefault("tasks", [])
+        if any(not isinstance(t, Signature) for t in tasks):
+            tasks[:] = _sigs(tasks, self._app)
+        return tasks
+
+
 # -- chain ---------------------------------------------------------------------
 
 
 @Signature.register_type(name="chain")
-class chain(Signature):
+class chain(_TaskList):
     """Tasks run one after the other, each given the previous one's result.
 
     ``chain(a, b, c)`` or ``a | b | c``. Nested chains are flattened; a
@@ -39,29 +90,6 @@ class chain(Signature):
                            immutable=False, app=app)
         # As Celery builds chains with ``|``: a group followed by a step is a chord from the start.
         self.kwargs["tasks"] = self._steps()
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], app: Celery | None = None) -> Signature:
-        sig = chain(*_sigs(d.get("kwargs", {}).get("tasks") or (), app), app=app, **(d.get("options") or {}))
-        sig["args"] = tuple(d.get("args") or ())
-        sig["immutable"] = bool(d.get("immutable"))
-        return sig
-
-    @property
-    def tasks(self) -> list[Signature]:
-        tasks = self.kwargs.setdefault("tasks", [])
-        if any(not isinstance(t, Signature) for t in tasks):
-            tasks[:] = _sigs(tasks, self._app)
-        return tasks
-
-    def clone(self, args: Any = None, kwargs: Any = None, **opts: Any) -> chain:
-        sig = copy.deepcopy(self)
-        if args and not self.immutable:
-            sig["args"] = tuple(args) + sig.args
-        sig.options.update({k: v for k, v in opts.items() if v is not None})
-        return sig
-
-    partial = clone
 
     def __or__(self, other: Any) -> Any:
         if isinstance(other, _chain):
@@ -121,14 +149,7 @@ class chain(Signature):
         if app.conf.task_always_eager:
             return self.apply(args, kwargs, **options)
         sig = self if self.options.get("task_id") and "task_id" not in options else self.clone()
-        for key in ("link", "link_error"):
-            value = options.pop(key, None)
-            if value is not None:
-                for item in value if isinstance(value, (list, tuple)) else [value]:
-                    getattr(sig, key)(item)
-        result = sig.freeze(options.pop("task_id", None), group_id=options.pop("group_id", None),
-                            chord=options.pop("chord", None), group_index=options.pop("group_index", None),
-                            root_id=options.get("root_id"))
+        result = sig._link_and_freeze(options)
         steps = sig.tasks
         if not steps:
             return None
@@ -177,7 +198,7 @@ def _eager_value(result: Any) -> Any:
 
 
 @Signature.register_type()
-class group(Signature):
+class group(_TaskList):
     """Tasks run in parallel; the result is a ``GroupResult`` in declared order."""
 
     def __init__(self, *tasks: Any, app: Celery | None = None, **options: Any) -> None:
@@ -194,34 +215,11 @@ class group(Signature):
         Signature.__init__(self, "celery.group", (), {"tasks": flat}, options,
                            subtask_type="group", immutable=False, app=app)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], app: Celery | None = None) -> Signature:
-        sig = group(*_sigs(d.get("kwargs", {}).get("tasks") or (), app), app=app, **(d.get("options") or {}))
-        sig["args"] = tuple(d.get("args") or ())
-        sig["immutable"] = bool(d.get("immutable"))
-        return sig
-
-    @property
-    def tasks(self) -> list[Signature]:
-        tasks = self.kwargs.setdefault("tasks", [])
-        if any(not isinstance(t, Signature) for t in tasks):
-            tasks[:] = _sigs(tasks, self._app)
-        return tasks
-
     def __len__(self) -> int:
         return len(self.tasks)
 
     def __iter__(self) -> Any:
         return iter(self.tasks)
-
-    def clone(self, args: Any = None, kwargs: Any = None, **opts: Any) -> group:
-        sig = copy.deepcopy(self)
-        if args and not self.immutable:
-            sig["args"] = tuple(args) + sig.args
-        sig.options.update({k: v for k, v in opts.items() if v is not None})
-        return sig
-
-    partial = clone
 
     def link(self, callback: Any) -> Any:
         """Link an immutable clone of ``callback`` to the first task only (use a chord to wait for all)."""
@@ -321,7 +319,7 @@ class group(Signature):
 
 
 @Signature.register_type()
-class chord(Signature):
+class chord(_Workflow):
     """A group (the header) and a task (the body) called with the list of the header's results."""
 
     def __init__(self, header: Any = None, body: Any = None, task: str = "celery.chord", args: Any = None,
@@ -362,15 +360,6 @@ class chord(Signature):
     @property
     def tasks(self) -> list[Signature]:
         return self.header.tasks
-
-    def clone(self, args: Any = None, kwargs: Any = None, **opts: Any) -> chord:
-        sig = copy.deepcopy(self)
-        if args and not self.immutable:
-            sig["args"] = tuple(args) + sig.args
-        sig.options.update({k: v for k, v in opts.items() if v is not None})
-        return sig
-
-    partial = clone
 
     def link(self, callback: Any) -> Any:
         """Link ``callback`` to the body."""
@@ -430,14 +419,7 @@ class chord(Signature):
                 sig.body.options["chain"] = list(extra_chain)
             else:
                 sig.body.set(chain=list(extra_chain))  # type: ignore[union-attr]
-        for key in ("link", "link_error"):
-            value = options.pop(key, None)
-            if value is not None:
-                for item in value if isinstance(value, (list, tuple)) else [value]:
-                    getattr(sig, key)(item)
-        body_result = sig.freeze(options.pop("task_id", None), group_id=options.pop("group_id", None),
-                                 chord=options.pop("chord", None), group_index=options.pop("group_index", None),
-                                 root_id=options.get("root_id"))
+        body_result = sig._link_and_freeze(options)
         header = sig.header
         args = (*(args or ()), *sig.args)
         if not header.tasks:

@@ -56,6 +56,25 @@ def test_from_dict_dispatches_on_subtask_type(app: Celery) -> None:
     assert type(maybe_signature(dict(add.s(1, 1)), app=app)) is Signature
 
 
+def test_from_dict_of_each_class_and_copies_keep_the_class(app: Celery) -> None:
+    """chain and group share ``from_dict``/``tasks`` (a base class): dispatch still keys on ``subtask_type``."""
+    import copy
+
+    nested = chain(add.s(1, 1), group(add.s(1), chain(add.s(2), add.s(3))), tsum.s())
+    wire = json.loads(json.dumps(nested))
+    for build in (Signature.from_dict, chain.from_dict, signature, maybe_signature):
+        back = build(wire, app=app)
+        assert type(back) is chain
+        assert [type(t) for t in back.tasks] == [Signature, chord]
+        assert type(back.tasks[1].header.tasks[1]) is chain
+    g = group(add.s(1, 1), chain(add.s(1), add.s(2)))
+    for back in (group.from_dict(json.loads(json.dumps(g)), app=app), copy.deepcopy(g), g.clone()):
+        assert type(back) is group and [type(t) for t in back.tasks] == [Signature, chain]
+    partial = chain(add.s(1), add.s(2)).clone((5,))
+    assert type(partial) is chain and partial.args == (5,)
+    assert type(chord([add.s(1, 1)], tsum.s()).clone()) is chord
+
+
 def test_clone_is_deep_and_freeze_fixes_ids(app: Celery) -> None:
     c = chain(add.s(1), add.s(2))
     copy_ = c.clone()
