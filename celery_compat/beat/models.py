@@ -126,7 +126,7 @@ class IntervalSchedule(models.Model):
     @classmethod
     def from_schedule(cls, schedule: schedules.schedule, period: str = SECONDS) -> IntervalSchedule:
         """The row for ``schedule`` (created if missing), counted in ``period``."""
-        every = max(schedule.run_every.total_seconds(), 0)
+        every = int(max(schedule.run_every.total_seconds(), 0))
         return cls.objects.filter(every=every, period=period).first() or cls.objects.create(every=every, period=period)
 
     def __str__(self) -> str:

@@ -81,7 +81,12 @@ class DatabaseScheduler:
         expires = app.conf.get("beat_run_expires")
         if expires is None:
             expires = DEFAULT_RUN_EXPIRES
-        self.run_expires = expires if isinstance(expires, dt.timedelta) else dt.timedelta(seconds=float(expires))
+        try:
+            self.run_expires = expires if isinstance(expires, dt.timedelta) else dt.timedelta(seconds=float(expires))
+        except (TypeError, ValueError):
+            raise ImproperlyConfigured(
+                f"beat_run_expires={expires!r}: give a timedelta or a number of seconds (default: one day)"
+            ) from None
 
     def now(self) -> dt.datetime:
         return self._now().astimezone(UTC)

@@ -119,3 +119,20 @@ def test_next_run_is_celerys_away_from_dst_changes(minute, hour, dow, dom, naive
     # and the latest run at or before it, after t, is itself
     assert source.latest_at_or_before(ours, t) == ours
     assert source.latest_at_or_before(ours - dt.timedelta(microseconds=1), t) is None
+
+
+def test_relative_intervals_run_on_the_unit():
+    from celery_compat.beat.slots import RelativeIntervalSlots
+
+    hourly = RelativeIntervalSlots(dt.timedelta(hours=1), PARIS)
+    t = dt.datetime(2024, 1, 1, 12, 20, tzinfo=UTC)
+    assert hourly.next_after(t) == dt.datetime(2024, 1, 1, 13, 0, tzinfo=UTC)
+    assert hourly.next_after(dt.datetime(2024, 1, 1, 13, 0, tzinfo=UTC)) == dt.datetime(2024, 1, 1, 14, 0, tzinfo=UTC)
+    assert hourly.latest_at_or_before(dt.datetime(2024, 1, 1, 17, 5, tzinfo=UTC), t) == dt.datetime(
+        2024, 1, 1, 17, 0, tzinfo=UTC)
+    # daily, relative: local midnight, also across the autumn change
+    daily = RelativeIntervalSlots(dt.timedelta(days=1), PARIS)
+    start = dt.datetime(2024, 10, 26, 9, 0, tzinfo=PARIS)
+    assert daily.next_after(start).astimezone(PARIS) == dt.datetime(2024, 10, 27, 0, 0, tzinfo=PARIS)
+    after = daily.next_after(daily.next_after(start))
+    assert after.astimezone(PARIS).replace(tzinfo=None) == dt.datetime(2024, 10, 28, 0, 0)
