@@ -3,14 +3,16 @@
 :func:`execute` calls :func:`celery_compat.trace.trace_task` (signals,
 handlers, links, stored result) and logs the outcome as Celery's worker
 does; it returns a small picklable :class:`Outcome` that the consumer side
-turns into an ack or a reject. Django connections are closed around every
+turns into an ack or a reject. Django connections are checked around every
 task (:func:`task_connections`), as Celery's Django fix-up does, so a task
-never inherits a broken or stale connection.
+never inherits a broken or stale connection; with ``CONN_MAX_AGE=0`` they are
+kept while usable instead of reopened per task (:func:`close_old_connections`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
@@ -50,18 +52,62 @@ class Job:
     request_dict: dict[str, Any]
 
 
-def close_old_connections() -> None:
-    """Django's ``close_old_connections``, skipping connections inside ``atomic()``.
+#: a reused connection idle for this long is checked (``is_usable()``) before a
+#: task uses it; one used more recently is known to work
+CHECK_AFTER_IDLE = 1.0
 
-    A worker run from a test (``testing.drain`` in a ``TestCase``) must not
-    close the connection that holds the test's transaction.
+
+def close_old_connections() -> None:
+    """Close broken or expired Django connections between two tasks.
+
+    Django's ``close_old_connections`` (as Celery's Django fix-up calls it
+    around every task), with two changes for a long-running worker:
+
+    * a connection inside ``atomic()`` is left alone: a worker run from a
+      test (``testing.drain`` in a ``TestCase``) must not close the
+      connection that holds the test's transaction;
+    * ``CONN_MAX_AGE=0``, Django's default, means "a new connection per
+      request" to a web server; a worker taking it literally reconnects for
+      every task (and, with the solo pool, for every claim and ack on the
+      same connection): several times slower. The worker keeps such a
+      connection instead, as long as it works: closed after an error that
+      left it unusable or outside autocommit (as Django does), and checked
+      with ``is_usable()`` (Django's ``CONN_HEALTH_CHECKS``) before a task
+      uses it after :data:`CHECK_AFTER_IDLE` seconds without a query, so a
+      connection broken by a database restart or an idle timeout is
+      replaced instead of failing the task.
+
+    A positive ``CONN_MAX_AGE`` (or ``None``) keeps Django's meaning, with
+    ``CONN_HEALTH_CHECKS`` as the project sets it. Django's connection pool
+    (PostgreSQL ``OPTIONS["pool"]``) already hands out healthy connections
+    cheaply, so it keeps Django's behaviour too.
     """
     from django.db import connections
 
+    now = time.monotonic()
     for conn in connections.all(initialized_only=True):
         if conn.in_atomic_block:
             continue
+        reuse = (conn.connection is not None and conn.settings_dict.get("CONN_MAX_AGE") == 0
+                 and not getattr(conn, "pool", None))
+        if reuse:
+            conn.close_at = None
+            conn.health_check_enabled = True
+            if _note_use not in conn.execute_wrappers:
+                conn.execute_wrappers.append(_note_use)
         conn.close_if_unusable_or_obsolete()
+        if reuse and conn.connection is not None:
+            # close_if_unusable_or_obsolete() asked for a check before the
+            # next query; skip it for a connection that just worked.
+            used_at = getattr(conn, "_worker_used_at", float("-inf"))
+            conn.health_check_done = now - used_at < CHECK_AFTER_IDLE
+
+
+def _note_use(execute: Any, sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """Django execute wrapper: when this thread's connection last ran a query."""
+    # Django's connections are per thread, so an attribute of it is too.
+    context["connection"]._worker_used_at = time.monotonic()
+    return execute(sql, params, many, context)
 
 
 @contextmanager

@@ -23,6 +23,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
+from .. import signals
 from ..exceptions import TimeLimitExceeded, WorkerLostError
 from .child import SOFT_TIMEOUT_SIGNAL, child_main, forget_parent_connections
 from .execution import Job
@@ -106,11 +107,16 @@ class PreforkPool(BasePool):
     def start(self) -> None:
         self.server.start()
         for index in range(self.concurrency):
-            self.server.request_spawn(index)
+            self._spawn(index)
         while len(self._children) < self.concurrency:
             self._on_server_message()
         self._supervisor = threading.Thread(target=self._supervise, name="PoolSupervisor", daemon=True)
         self._supervisor.start()
+
+    def _spawn(self, index: int) -> None:
+        # Celery sends it in the worker before each new pool process.
+        signals.worker_before_create_process.send(sender=self)
+        self.server.request_spawn(index)
 
     def _in_fork_server(self) -> None:
         os.close(self._wake_r)
@@ -268,7 +274,7 @@ class PreforkPool(BasePool):
                                  child.index + 1, child.pid, human_status(exitcode))
             retry_once_on_db_error(self.handler.on_lost, request, exc, timed_out)
         if not closing:
-            self.server.request_spawn(child.index)
+            self._spawn(child.index)
 
     def _enforce_time_limits(self) -> None:
         now = time.monotonic()

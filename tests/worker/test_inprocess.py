@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from io import StringIO
 from pathlib import Path
 from typing import Iterator
 
@@ -30,6 +31,7 @@ def worker_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureF
         for handler in list(logger.handlers):
             if getattr(handler, "_runworker", False):
                 logger.removeHandler(handler)
+                handler.close()  # -f: a file handler
     logging.getLogger("celery.task").propagate = True
 
 
@@ -43,11 +45,6 @@ def test_runworker_until_empty_runs_tasks_and_logs_like_celery(app: Celery, work
     assert f"Task {add.name}[{result.id}] received" in messages
     succeeded = [m for m in messages if m.startswith(f"Task {add.name}[{result.id}] succeeded in ")]
     assert len(succeeded) == 1 and succeeded[0].endswith("s: 42")
-
-
-def test_runworker_refuses_beat_for_now(app: Celery) -> None:
-    with pytest.raises(CommandError, match="beat is not built yet"):
-        call_command("runworker", "-B", "--until-empty")
 
 
 def test_runworker_app_option_names_a_module_attribute(app: Celery, worker_logs: pytest.LogCaptureFixture) -> None:
@@ -122,3 +119,54 @@ def test_start_worker_with_the_prefork_pool(app: Celery) -> None:
         pids = {pid.delay().get(timeout=10) for _ in range(4)}
         children = set(worker.pool.processes)
     assert pids <= children and os.getpid() not in pids
+
+
+def test_runworker_queues_and_exclude_queues(app: Celery) -> None:
+    in_q1 = add.apply_async((1, 1), queue="q1")
+    in_q2 = add.apply_async((2, 2), queue="q2")
+    default = add.delay(3, 3)
+
+    call_command("runworker", "-Q", "q1,q2", "-X", "q2", "--until-empty", "-P", "solo")
+
+    assert in_q1.get(timeout=1) == 2
+    assert (in_q2.state, default.state) == (states.PENDING, states.PENDING)
+    assert sorted(Message.objects.values_list("queue", flat=True)) == ["celery", "q2"]
+
+
+def test_runworker_purge_erases_waiting_messages_before_starting(app: Celery) -> None:
+    waiting = [add.delay(n, n) for n in range(2)]
+    out = StringIO()
+
+    call_command("runworker", "--purge", "--until-empty", "-P", "solo", stdout=out)
+
+    assert out.getvalue() == "purge: Erased 2 messages from the queue.\n"  # Celery's words
+    assert [r.state for r in waiting] == [states.PENDING] * 2
+    assert not Message.objects.exists()
+    out = StringIO()
+    call_command("runworker", "--discard", "--until-empty", "-P", "solo", stdout=out)
+    assert out.getvalue() == ""  # nothing to purge: Celery says nothing
+
+
+def test_runworker_logfile_and_loglevel(app: Celery, worker_logs: pytest.LogCaptureFixture,
+                                       tmp_path: Path) -> None:
+    logfile = tmp_path / "worker.log"
+    result = add.delay(2, 3)
+
+    call_command("runworker", "-f", str(logfile), "-l", "info", "--until-empty", "-P", "solo")
+
+    assert result.get(timeout=1) == 5
+    text = logfile.read_text()
+    assert f"Task {add.name}[{result.id}] succeeded in " in text
+    assert f"Task {add.name}[{result.id}] received" in text
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (("-l", "CHATTY"), "--loglevel 'CHATTY': use DEBUG, INFO, WARNING, ERROR, CRITICAL or FATAL"),
+    (("-A", "no.such.module"), "-A no.such.module: cannot import module 'no.such.module'"),
+    (("-A", "tests.worker.proj.tasks:add"), "is not a celery_compat Celery app"),
+])
+def test_runworker_bad_options_are_named(app: Celery, args: tuple[str, ...], error: str) -> None:
+    with pytest.raises(CommandError) as raised:
+        call_command("runworker", *args, "--until-empty", "-P", "solo")
+    assert error in str(raised.value)
+

@@ -1,13 +1,15 @@
-"""``runworker`` rides out a database that drops its connections (PostgreSQL)."""
+"""``runworker`` rides out a database that drops its connections (PostgreSQL, MariaDB)."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from django.db import connection
 
 from tests.helpers.e2e import wait_until
 from tests.worker.conftest import StartWorker
-from tests.worker.proj.tasks import add
+from tests.worker.proj.tasks import add, count_results
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -15,14 +17,26 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def terminate_other_sessions() -> int:
     """What a database restart does to the worker: every session of it is killed."""
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0]
         cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()"
         )
-        return cursor.fetchone()[0]
+        ids = [row[0] for row in cursor.fetchall()]
+        for session in ids:
+            try:
+                cursor.execute(f"KILL CONNECTION {int(session)}")
+            except Exception:  # it ended meanwhile
+                pass
+        return len(ids)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs pg_terminate_backend")
+@pytest.mark.skipif(connection.vendor not in ("postgresql", "mysql"),
+                    reason="needs a server whose sessions can be killed")
 @pytest.mark.parametrize("pool", ["solo", "prefork"])
 def test_worker_reconnects_after_its_database_sessions_are_killed(runworker: StartWorker, pool: str) -> None:
     worker = runworker("-P", pool, "-c", "1")
@@ -30,6 +44,18 @@ def test_worker_reconnects_after_its_database_sessions_are_killed(runworker: Sta
 
     assert terminate_other_sessions() >= 1
 
+    # No task fails for it: a kept connection is checked before reuse.
     assert add.delay(2, 2).get(timeout=30) == 4, worker.output()
     wait_until("a second task", lambda: add.delay(3, 3).get(timeout=30) == 6, 30)
     assert worker.proc.poll() is None
+
+
+@pytest.mark.skipif(connection.vendor not in ("postgresql", "mysql"),
+                    reason="needs a server whose sessions can be killed")
+def test_a_task_querying_after_the_restart_gets_a_working_connection(runworker: StartWorker) -> None:
+    # The task's own queries (not only the worker's) run on a replaced connection.
+    worker = runworker("-P", "prefork", "-c", "1")
+    assert count_results.delay().get(timeout=20) >= 0
+    time.sleep(1.5)  # past CHECK_AFTER_IDLE: the child's connection is checked before reuse
+    assert terminate_other_sessions() >= 1
+    assert count_results.delay().get(timeout=30) >= 1, worker.output()

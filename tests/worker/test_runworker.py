@@ -67,6 +67,7 @@ def test_sigterm_is_a_warm_shutdown(runworker: StartWorker, tmp_path: Path, app:
     events = [e.rsplit(" ", 1)[0] for e in lines(tmp_path / "events")]  # without the pid
     assert events == [
         "worker_init WorkController",
+        "before_create_process PreforkPool",
         "process_init",
         "worker_ready Consumer",
         f"worker_shutting_down SIGTERM Warm 0 {worker.hostname}",
@@ -107,6 +108,8 @@ def test_prefork_time_limits_and_replacement_of_the_killed_child(runworker: Star
     assert "Hard time limit (1.5s) exceeded" in worker.output()
     inits = [e for e in lines(tmp_path / "events") if e.startswith("process_init")]
     assert len(inits) == 2 and inits[0] != inits[1]
+    created = [e for e in lines(tmp_path / "events") if e.startswith("before_create_process")]
+    assert len(created) == 2 and created[0] == f"before_create_process PreforkPool {worker.pid}"
 
 
 def test_sigkill_of_a_child_fails_the_task_with_worker_lost_error(runworker: StartWorker, tmp_path: Path) -> None:

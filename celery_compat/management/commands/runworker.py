@@ -175,7 +175,8 @@ class Command(BaseCommand):
         if options["purge"]:
             with app.connection_for_write() as conn:
                 count = sum(queue(conn.default_channel).purge() or 0 for queue in worker.queues)
-            self.stdout.write(f"Purged {count} messages from {len(worker.queues)} known task queues.")
+            if count:  # Celery's worker says nothing when there was nothing to purge
+                self.stdout.write(f"purge: Erased {count} message{'' if count == 1 else 's'} from the queue.\n")
         stop_beat = start_beat(worker) if options["beat"] else None
         exitcode = worker.start()
         if stop_beat is not None:

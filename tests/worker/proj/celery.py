@@ -4,6 +4,7 @@ import os
 
 from celery_compat import Celery
 from celery_compat.signals import (
+    worker_before_create_process,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -23,6 +24,12 @@ def _note(event: str) -> None:
     if path:
         with open(path, "a") as fh:
             fh.write(f"{event} {os.getpid()}\n")
+
+
+@worker_before_create_process.connect
+def on_before_create_process(sender=None, **kwargs):
+    # In the worker, before each prefork child (the pid is the worker's).
+    _note(f"before_create_process {type(sender).__name__}")
 
 
 @worker_process_init.connect

@@ -133,3 +133,11 @@ def once_a_minute(path: str, value: Any) -> Any:
     """Rate-limited so that a second call waits a minute: proves a request is held."""
     _append(path, f"{time.time()!r} {value}")
     return value
+
+
+@shared_task
+def count_results() -> int:
+    """Queries the database in the task itself (test_reconnect)."""
+    from celery_compat.models import TaskResult
+
+    return TaskResult.objects.count()

@@ -1,0 +1,203 @@
+"""Parts of the app and task surface of issue 3 not covered elsewhere.
+
+``on_after_configure``/``on_after_finalize``, ``set_current``/``set_default``,
+``register_task`` with a class-based task, ``apply_async_on_commit``, the
+``throws`` option, and the ``rate_limit`` option carried to the worker.
+Each is checked against real Celery's behaviour where Celery runs without
+a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator
+
+import pytest
+from django.db import transaction
+
+from celery_compat import Celery, Task, _state, current_app, shared_task, states
+from celery_compat.testing import drain
+from kombu_transport_django.models import Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Unwelcome(Exception):
+    """Raised by ``expected_failure``: listed in its ``throws``."""
+
+
+@shared_task(throws=(Unwelcome,))
+def expected_failure(kind: str) -> None:
+    raise Unwelcome(kind) if kind == "expected" else KeyError(kind)
+
+
+@shared_task
+def double(x: int) -> int:
+    return 2 * x
+
+
+class Multiply(Task):
+    """A class-based task, registered with ``app.register_task``."""
+
+    name = "surface.multiply"
+
+    def run(self, x: int, y: int) -> int:
+        return x * y
+
+
+@pytest.fixture
+def restore_apps() -> Iterator[None]:
+    previous_current = getattr(_state._tls, "current_app", None)
+    previous_default = _state._default_app
+    yield
+    _state._tls.current_app = previous_current
+    _state._default_app = previous_default
+
+
+@pytest.fixture
+def app(restore_apps: None) -> Celery:
+    app = Celery("surface")
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.conf.worker_hijack_root_logger = False
+    return app
+
+
+def test_on_after_configure_once_with_the_settings_then_on_after_finalize(restore_apps: None) -> None:
+    for impl in ("celery", "celery_compat"):
+        module = __import__(impl)
+        app = module.Celery("signals", set_as_current=False)
+        app.config_from_object("django.conf:settings", namespace="CELERY")
+        seen: list[Any] = []
+
+        def configured(sender: Any = None, source: Any = None, **kwargs: Any) -> None:
+            seen.append(("configure", sender, source["task_serializer"]))
+
+        def finalized(sender: Any = None, **kwargs: Any) -> None:
+            seen.append(("finalize", sender))
+
+        app.on_after_configure.connect(configured)
+        app.on_after_finalize.connect(finalized)
+        assert seen == [], impl  # nothing at import or connect time
+        assert app.conf.task_serializer == "json"
+        app.conf.result_serializer  # noqa: B018  a second read configures nothing
+        app.finalize()
+        app.finalize()
+        assert seen == [("configure", app, "json"), ("finalize", app)], impl
+
+
+def test_set_current_and_set_default(restore_apps: None) -> None:
+    first = Celery("first", set_as_current=False)
+    second = Celery("second", set_as_current=False)
+
+    first.set_current()
+    assert current_app.main == "first" and _state.get_current_app() is first
+    second.set_default()
+    assert _state.get_current_app() is first  # the current app wins over the default
+    _state._tls.current_app = None
+    assert _state.get_current_app() is second and current_app.main == "second"
+
+
+def test_shared_task_binds_to_the_current_app(app: Celery) -> None:
+    app.set_current()
+    assert double.app is app
+    assert double.delay(21).id
+    assert Message.objects.get().task_name == double.name
+
+
+def test_register_task_with_a_class(app: Celery) -> None:
+    task = app.register_task(Multiply)
+
+    assert task.name == "surface.multiply" and app.tasks["surface.multiply"] is task
+    assert isinstance(task, Multiply) and task.app is app
+    result = task.delay(6, 7)
+    drain(app)
+    assert result.get(timeout=1) == 42
+
+
+def test_register_task_names_an_anonymous_class_like_celery(app: Celery) -> None:
+    from celery import Celery as RealCelery
+    from celery import Task as RealTask
+
+    class Anonymous(Task):
+        def run(self) -> str:
+            return "ok"
+
+    class RealAnonymous(RealTask):
+        def run(self) -> str:
+            return "ok"
+
+    real = RealCelery("surface", set_as_current=False)
+    assert app.register_task(Anonymous).name == real.register_task(RealAnonymous).name.replace("RealA", "A")
+
+
+def test_apply_async_on_commit_publishes_only_after_commit(app: Celery) -> None:
+    app.set_current()
+    with transaction.atomic():
+        assert double.apply_async_on_commit((1,), countdown=0, priority=3) is None
+        assert not Message.objects.exists()
+    row = Message.objects.get()
+    assert (row.task_name, row.priority) == (double.name, 3)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        double.apply_async_on_commit((2,))
+        raise RuntimeError("rolled back")
+    assert Message.objects.count() == 1  # nothing from the rolled-back one
+
+
+def test_throws_logs_an_expected_error_without_traceback(app: Celery, caplog: pytest.LogCaptureFixture) -> None:
+    app.set_current()
+    caplog.set_level(logging.INFO, logger="celery.app.trace")
+    expected, unexpected = expected_failure.delay("expected"), expected_failure.delay("other")
+
+    drain(app)
+
+    assert expected.state == unexpected.state == states.FAILURE
+    records = {r.getMessage().split(": ")[0]: r for r in caplog.records if r.name == "celery.app.trace"}
+    quiet = records[f"Task {expected_failure.name}[{expected.id}] raised expected"]
+    loud = records[f"Task {expected_failure.name}[{unexpected.id}] raised unexpected"]
+    assert (quiet.levelno, quiet.exc_info) == (logging.INFO, None)
+    assert loud.levelno == logging.ERROR and loud.exc_info is not None
+
+
+def test_rate_limit_option_and_default(app: Celery) -> None:
+    app.conf.task_default_rate_limit = "10/m"
+
+    @app.task(rate_limit="5/s")
+    def limited() -> None: ...
+
+    @app.task
+    def defaulted() -> None: ...
+
+    assert (limited.rate_limit, defaulted.rate_limit) == ("5/s", "10/m")
+
+
+def test_retry_policy_is_merged_over_task_publish_retry_policy_as_celery(app: Celery) -> None:
+    from celery import Celery as RealCelery
+    from celery import signals as real_signals
+
+    import kombu_transport_django  # noqa: F401  registers django:// for real Celery
+    from celery_compat import signals
+
+    seen: dict[str, Any] = {}
+
+    def ours(sender: Any = None, retry_policy: Any = None, **kwargs: Any) -> None:
+        seen["celery_compat"] = retry_policy
+
+    def theirs(sender: Any = None, retry_policy: Any = None, **kwargs: Any) -> None:
+        seen["celery"] = retry_policy
+
+    real = RealCelery("real-client", broker="django://", set_as_current=False)
+    policy = {"max_retries": 1, "interval_start": 0.5}
+    signals.before_task_publish.connect(ours)
+    real_signals.before_task_publish.connect(theirs)
+    try:
+        app.send_task("surface.anything", retry=True, retry_policy=policy)
+        with real.connection_for_write() as conn:
+            real.send_task("surface.anything", retry=True, retry_policy=policy, connection=conn)
+    finally:
+        signals.before_task_publish.disconnect(ours)
+        real_signals.before_task_publish.disconnect(theirs)
+        real.close()
+    assert seen["celery_compat"] == seen["celery"]
+    assert seen["celery"]["max_retries"] == 1 and seen["celery"]["interval_start"] == 0.5
+    assert Message.objects.count() == 2
