@@ -163,6 +163,18 @@ def settings_entries(app: Celery) -> dict[str, Entry]:
     return {str(name): entry_from_settings(app, str(name), spec) for name, spec in table.items()}
 
 
+def default_entries(app: Celery, existing: Mapping[str, Entry]) -> dict[str, Entry]:
+    """Celery beat's default entry: ``celery.backend_cleanup`` daily at 04:00 (expires after 12 h)
+    when ``result_expires`` is set and the backend does not expire results itself."""
+    if "celery.backend_cleanup" in existing or not app.conf.result_expires:
+        return {}
+    if getattr(app.backend, "supports_autoexpire", False):
+        return {}
+    spec = {"task": "celery.backend_cleanup", "schedule": schedules.crontab("0", "4", "*"),
+            "options": {"expires": 12 * 3600}}
+    return {"celery.backend_cleanup": entry_from_settings(app, "celery.backend_cleanup", spec)}
+
+
 class BadRow(ValueError):
     """A ``PeriodicTask`` row that cannot be scheduled (the reason is the message)."""
 

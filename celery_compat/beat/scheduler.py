@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from ..exceptions import ImproperlyConfigured
 from . import claims
-from .entries import BadRow, Entry, entry_from_row, settings_entries
+from .entries import BadRow, Entry, default_entries, entry_from_row, settings_entries
 from .slots import CrontabSlots
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ class DatabaseScheduler:
         """Read the settings entries (errors raise ``ImproperlyConfigured``) and the database ones."""
         self.started_at = self.now()
         self._settings = settings_entries(self.app)
+        self._settings.update(default_entries(self.app, self._settings))
         self.sync(force=True)
 
     def sync(self, force: bool = False) -> bool:

@@ -119,7 +119,7 @@ def test_runs_missed_while_down_fire_once(app, clock):
 def test_database_entry_and_admin_style_changes(app, clock):
     real_time(clock)
     s = scheduler(app, clock)
-    assert s.entries == {}
+    assert set(s.entries) == {"celery.backend_cleanup"}  # Celery's default entry only
     interval = IntervalSchedule.objects.create(every=2, period="seconds")
     row = PeriodicTask.objects.create(name="db-every-2", task="proj.db", interval=interval,
                                       args='[1]', kwargs='{"x": 2}', queue="dbq", expire_seconds=30)
@@ -246,3 +246,15 @@ def test_a_recreated_database_task_starts_fresh(app, clock):
     s._next_sync = 0
     s.tick()
     assert len(runs("daily")) == 2
+
+
+def test_celerys_default_backend_cleanup_entry(app, clock):
+    clock.set(dt.datetime(2026, 1, 5, 3, 59, 59, tzinfo=UTC))
+    s = scheduler(app, clock)
+    assert str(s.entries["celery.backend_cleanup"].slots.cron) == str(crontab("0", "4", "*"))
+    clock.advance(seconds=2)
+    s.tick()
+    [headers] = sent_messages()
+    assert headers["task"] == "celery.backend_cleanup" and headers["expires"]
+    app.conf.result_expires = None
+    assert "celery.backend_cleanup" not in scheduler(app, clock, "s2").entries
