@@ -95,7 +95,10 @@ def results_by_run() -> Counter:
     """How many tasks ran for each ``(entry name, due instant)``."""
     counts: Counter = Counter()
     for raw in TaskResult.objects.filter(status="SUCCESS").values_list("result", flat=True):
-        name, due, _label = json.loads(raw)
+        value = json.loads(raw)
+        if not (isinstance(value, list) and len(value) == 3):
+            continue  # another task's result (celery.backend_cleanup at 04:00)
+        name, due, _label = value
         counts[(name, dt.datetime.fromisoformat(due))] += 1
     return counts
 
