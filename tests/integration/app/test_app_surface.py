@@ -201,3 +201,28 @@ def test_retry_policy_is_merged_over_task_publish_retry_policy_as_celery(app: Ce
     assert seen["celery_compat"] == seen["celery"]
     assert seen["celery"]["max_retries"] == 1 and seen["celery"]["interval_start"] == 0.5
     assert Message.objects.count() == 2
+
+
+def test_a_project_that_never_builds_an_app_works_from_its_settings(restore_apps: None) -> None:
+    _state._tls.current_app = None
+    _state._default_app = None
+
+    result = double.delay(4)
+
+    fallback = _state.get_current_app()
+    assert double.app is fallback and fallback.main == "default"
+    assert fallback.conf.broker_url == "django://"
+    assert type(fallback.backend).__module__ == "celery_compat.backends.database"
+    assert Message.objects.get().task_id == result.id
+    drain(fallback)
+    assert result.get(timeout=1) == 8
+
+
+def test_control_purge_deletes_the_waiting_messages(app: Celery) -> None:
+    app.set_current()
+    for n in range(3):
+        double.delay(n)
+
+    assert app.control.purge() == 3
+    assert not Message.objects.exists()
+    assert app.control.purge() == 0
