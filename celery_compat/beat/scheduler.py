@@ -27,7 +27,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from ..exceptions import ImproperlyConfigured
@@ -194,10 +194,19 @@ class DatabaseScheduler:
                                 entry.name, due.isoformat(), deadline)
                     cursor = self.cursors[entry.name] = due
                     continue
-            fired = claims.claim_and_send(
-                entry.name, entry.task, due, self.hostname, lambda task_id: self.send(entry, task_id, due),
-                row_id=entry.row_id, one_off=entry.one_off,
-            )
+            try:
+                fired = claims.claim_and_send(
+                    entry.name, entry.task, due, self.hostname, lambda task_id: self.send(entry, task_id, due),
+                    row_id=entry.row_id, one_off=entry.one_off,
+                )
+            except DatabaseError:
+                raise  # the database (our broker) is unreachable: the tick is retried, nothing is skipped
+            except Exception:
+                # As Celery's beat: a message that cannot be built or sent is logged and the run
+                # skipped; the claim was rolled back, so another scheduler may still send it.
+                logger.error("Message Error: cannot send %s (%s) due at %s", entry.name, entry.task,
+                             due.isoformat(), exc_info=True)
+                fired = False
             if fired:
                 logger.info("Scheduler: Sending due task %s (%s) due at %s", entry.name, entry.task, due.isoformat())
             cursor = self.cursors[entry.name] = due

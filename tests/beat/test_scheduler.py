@@ -258,3 +258,16 @@ def test_celerys_default_backend_cleanup_entry(app, clock):
     assert headers["task"] == "celery.backend_cleanup" and headers["expires"]
     app.conf.result_expires = None
     assert "celery.backend_cleanup" not in scheduler(app, clock, "s2").entries
+
+
+def test_an_entry_that_cannot_be_sent_is_logged_and_skipped_others_go_on(app, clock, caplog):
+    s = scheduler(app, clock, bad={"task": "proj.bad", "schedule": 1.0, "options": {"countdown": "soon"}},
+                  good={"task": "proj.good", "schedule": 1.0})
+    clock.advance(seconds=2)
+    s.tick()
+    assert len(runs("good")) == 2
+    assert runs("bad") == []  # the claim rolled back with the failed publish
+    assert "Message Error: cannot send bad (proj.bad)" in caplog.text
+    clock.advance(seconds=1)
+    s.tick()
+    assert len(runs("good")) == 3
