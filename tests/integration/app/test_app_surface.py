@@ -226,3 +226,36 @@ def test_control_purge_deletes_the_waiting_messages(app: Celery) -> None:
     assert app.control.purge() == 3
     assert not Message.objects.exists()
     assert app.control.purge() == 0
+
+
+def nothing() -> None:
+    """A task body for the publish-only tests."""
+
+
+def test_task_level_publish_options_as_celery(app: Celery) -> None:
+    """``expires``, ``priority``, ``time_limit``, ``soft_time_limit``, ``queue``, ``serializer``."""
+    import json
+
+    from celery import Celery as RealCelery
+
+    import kombu_transport_django  # noqa: F401  registers django:// for real Celery
+
+    options = {"expires": 60, "priority": 7, "time_limit": 10, "soft_time_limit": 5, "queue": "opts",
+               "serializer": "pickle"}
+    real = RealCelery("real-client", broker="django://", set_as_current=False)
+    ours = app.task(name="surface.opts", **options)(nothing)
+    theirs = real.task(name="surface.opts", **options)(nothing)
+    try:
+        ours.delay()
+        with real.connection_for_write() as conn:
+            theirs.apply_async(connection=conn)
+    finally:
+        real.close()
+
+    seen = []
+    for row in Message.objects.order_by("id"):
+        payload = json.loads(row.payload)
+        headers = payload["headers"]
+        seen.append((row.queue, row.priority, payload["content-type"], headers["timelimit"],
+                     headers["expires"] is not None))
+    assert seen[0] == seen[1] == ("opts", 7, "application/x-python-serialize", [10, 5], True)
