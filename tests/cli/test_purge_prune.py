@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import subprocess
 import sys
 import uuid
 
@@ -16,8 +15,6 @@ from celery_compat import Celery
 from celery_compat.cli.durations import humanize, parse_age
 from celery_compat.models import ChordCounter, GroupResult, TaskResult
 from kombu_transport_django.models import Message
-from tests.conftest import ROOT, subprocess_env
-from tests.worker.conftest import WORKER_SETTINGS
 from tests.worker.proj.tasks import add
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,14 +24,6 @@ def run(*args: str) -> str:
     out = io.StringIO()
     call_command("celery_compat", *args, stdout=out)
     return out.getvalue()
-
-
-def manage(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    """``manage.py celery_compat …`` as a person runs it (the prompt reads stdin)."""
-    return subprocess.run(
-        [sys.executable, "manage.py", "celery_compat", *args], cwd=ROOT, input=stdin, text=True,
-        capture_output=True, timeout=120, env=subprocess_env(DJANGO_SETTINGS_MODULE=WORKER_SETTINGS),
-    )
 
 
 def waiting(queue: str) -> int:
@@ -69,23 +58,24 @@ def test_purge_keeps_leased_and_dead_messages(app: Celery) -> None:
     assert waiting("celery") == 2
 
 
-@pytest.mark.slow
-def test_purge_asks_first(app: Celery) -> None:
+def test_purge_asks_first(app: Celery, monkeypatch: pytest.MonkeyPatch) -> None:
     add.apply_async((1, 1), queue="q1")
-    refused = manage("purge", "-Q", "q1", stdin="n\n")
-    assert refused.returncode == 1, refused
-    assert "WARNING: This will remove all tasks from 1 queue: q1." in refused.stdout
-    assert "(to skip this prompt use the -f option)" in refused.stdout
-    assert "Aborted!" in refused.stderr
+
+    def answering(answer: str | None) -> str:
+        # input() reads sys.stdin: a person typing, or nobody (EOF).
+        monkeypatch.setattr(sys, "stdin", io.StringIO("" if answer is None else f"{answer}\n"))
+        return run("purge", "-Q", "q1")
+
+    with pytest.raises(CommandError, match="Aborted!"):
+        answering("n")
+    with pytest.raises(CommandError, match="Aborted!"):
+        answering(None)  # no terminal, no answer: no
     assert waiting("q1") == 1
 
-    # No terminal and no answer: no.
-    assert manage("purge", "-Q", "q1").returncode == 1
-    assert waiting("q1") == 1
-
-    accepted = manage("purge", "-Q", "q1", stdin="y\n")
-    assert accepted.returncode == 0, accepted
-    assert accepted.stdout.endswith("Purged 1 message from 1 known task queue.\n")
+    out = answering("y")
+    assert out.startswith("WARNING: This will remove all tasks from 1 queue: q1.\n")
+    assert "(to skip this prompt use the -f option)" in out
+    assert out.endswith("Purged 1 message from 1 known task queue.\n")
     assert waiting("q1") == 0
 
 

@@ -161,7 +161,7 @@ class Command(BaseCommand):
                 "         There is no undo for this operation!\n\n"
                 "(to skip this prompt use the -f option)"
             )
-            if not _confirm("Are you sure you want to delete all tasks?"):
+            if not self._confirm("Are you sure you want to delete all tasks?"):
                 raise CommandError("Aborted!")
         with app.connection_for_write() as conn:
             channel = conn.default_channel
@@ -171,6 +171,16 @@ class Command(BaseCommand):
                               f"from {len(names)} known task {headline.split(' ', 1)[1]}.")
         else:
             self.stdout.write(f"No messages purged from {headline}.")
+
+    def _confirm(self, question: str) -> bool:
+        """Celery's click.confirm: yes only on y/yes; no answer (EOF) is no."""
+        self.stdout.write(f"{question} [y/N]: ", ending="")
+        self.stdout.flush()
+        try:
+            answer = sys.stdin.readline()
+        except (EOFError, OSError):
+            return False
+        return answer.strip().lower() in ("y", "yes")
 
     # -- prune ---------------------------------------------------------------------------
 
@@ -201,16 +211,6 @@ class Command(BaseCommand):
             )
         if dead_age is not None:
             self.stdout.write(f"{verb} {pruned.dead_messages} dead messages older than {humanize(dead_age)}.")
-
-
-def _confirm(question: str) -> bool:
-    sys.stdout.write(f"{question} [y/N]: ")
-    sys.stdout.flush()
-    try:
-        answer = input()
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
 
 
 def _rich_console(stdout: Any) -> Any:
