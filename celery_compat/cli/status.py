@@ -9,7 +9,9 @@ workers are all stuck or gone still shows.
   the oldest due ready row has been claimable.
 - workers: ``django_kombu_consumer`` rows, the heartbeats of consuming
   connections (ours and real Celery workers on ``django://``), one line per
-  process; the node name comes from its pidbox queue.
+  process; the node name comes from its pidbox queue. ``runworker`` also
+  keeps a row of its own (``celery_compat.models.Worker``): its pool,
+  concurrency, running and processed tasks are added from there.
 - rates: rows of the result table finished in the last 5 and 60 minutes
   (tasks with ``ignore_result`` store none, so they are not counted).
 """
@@ -61,6 +63,11 @@ class WorkerStatus:
     leased: int
     #: ``ok``, ``late`` (missed heartbeats) or ``lost`` (past ``lease_seconds``: its messages return)
     health: str
+    #: from runworker's own row (celery_compat.models.Worker); None for other workers (real Celery)
+    pool: str | None = None
+    concurrency: int | None = None
+    running: int | None = None
+    processed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,27 @@ def _workers(app: Celery, options: Any, now: dt.datetime) -> list[WorkerStatus]:
             started_at=min(c.started_at for c in consumers), heartbeat_at=heartbeat_at,
             heartbeat_age=max(0.0, age), leased=sum(leased.get(c.token, 0) for c in consumers), health=health,
         ))
-    return sorted(workers, key=lambda w: (w.node, w.pid))
+    return sorted(_with_registry(workers), key=lambda w: (w.node, w.pid))
+
+
+def _with_registry(workers: list[WorkerStatus]) -> list[WorkerStatus]:
+    """Add pool, concurrency and task counts from runworker's own rows."""
+    import dataclasses
+
+    from ..models import Worker
+
+    rows = {
+        w.hostname: w for w in Worker.objects.using(router.db_for_read(Worker))
+        .filter(hostname__in=[w.node for w in workers], stopped_at__isnull=True)
+    }
+    result = []
+    for worker in workers:
+        row = rows.get(worker.node)
+        if row is not None and row.pid == worker.pid:
+            worker = dataclasses.replace(worker, pool=row.pool, concurrency=row.concurrency,
+                                         running=len(row.active_tasks()), processed=row.processed)
+        result.append(worker)
+    return result
 
 
 def _results_in_tables(app: Celery) -> bool:
@@ -216,9 +243,9 @@ def render_text(status: Status) -> str:
     lines += _columns(rows) if status.queues else ["queues: none"]
     lines.append("")
     if status.workers:
-        rows = [("worker", "pid", "queues", "leased", "last heartbeat", "health")]
-        rows += [(w.node, str(w.pid), ",".join(w.queues) or "-", str(w.leased),
-                  f"{humanize(w.heartbeat_age)} ago", w.health) for w in status.workers]
+        rows = [("worker", "pid", "pool", "queues", "running", "leased", "processed", "last heartbeat", "health")]
+        rows += [(w.node, str(w.pid), _pool(w), ",".join(w.queues) or "-", _count(w.running), str(w.leased),
+                  _count(w.processed), f"{humanize(w.heartbeat_age)} ago", w.health) for w in status.workers]
         lines += _columns(rows)
     else:
         lines.append("workers: none (no consumer has a heartbeat row)")
@@ -232,6 +259,14 @@ def render_text(status: Status) -> str:
         rows.append(("failed", *(str(r.failed) for r in status.rates)))
         lines += _columns(rows)
     return "\n".join(lines)
+
+
+def _pool(worker: WorkerStatus) -> str:
+    return f"{worker.pool}×{worker.concurrency}" if worker.pool else "-"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def _columns(rows: list[tuple[str, ...]]) -> list[str]:
@@ -255,12 +290,12 @@ def render_rich(status: Status) -> Any:
         queues.add_row(q.name, str(q.ready), str(q.scheduled), str(q.leased),
                        f"[red]{q.dead}[/]" if q.dead else "0", humanize(q.oldest_waiting))
     workers = Table(title="workers", title_justify="left")
-    for name in ("worker", "pid", "queues", "leased", "last heartbeat"):
-        workers.add_column(name, justify="right" if name in ("pid", "leased") else "left")
+    for name in ("worker", "pid", "pool", "queues", "running", "leased", "processed", "last heartbeat"):
+        workers.add_column(name, justify="right" if name in ("pid", "running", "leased", "processed") else "left")
     colour = {"ok": "green", "late": "yellow", "lost": "red"}
     for w in status.workers:
-        workers.add_row(w.node, str(w.pid), ",".join(w.queues) or "-", str(w.leased),
-                        f"[{colour[w.health]}]{humanize(w.heartbeat_age)} ago ({w.health})[/]")
+        workers.add_row(w.node, str(w.pid), _pool(w), ",".join(w.queues) or "-", _count(w.running), str(w.leased),
+                        _count(w.processed), f"[{colour[w.health]}]{humanize(w.heartbeat_age)} ago ({w.health})[/]")
     parts: list[Any] = [queues, workers]
     if status.rates is not None:
         rates = Table(title="finished tasks (from results)", title_justify="left")

@@ -75,6 +75,15 @@ def test_status_reports_queues_workers_and_rates(runworker: StartWorker, app: Ce
     assert row["leased"] == 2
     assert row["health"] == "ok"
     assert row["heartbeat_age"] < 30
+    # From runworker's own row (refreshed every few seconds): both threads
+    # busy with the acks_late tasks, the 5 earlier ones processed.
+    assert (row["pool"], row["concurrency"]) == ("threads", 2)
+
+    def registry() -> dict | None:
+        [w] = status_json()["workers"]
+        return w if w["running"] == 2 and w["processed"] >= 5 else None
+
+    wait_until("the worker's own row to show its tasks", registry, 30, procs=[worker.proc], log=worker.log)
 
     rates = {r["minutes"]: r for r in data["rates"]}
     # 3 successes and the failure; the rejected task is stored as a FAILURE
@@ -86,7 +95,7 @@ def test_status_reports_queues_workers_and_rates(runworker: StartWorker, app: Ce
     assert rates[5]["per_minute"] == pytest.approx(finished.count() / 5)
 
     text = run("status")
-    assert worker.hostname in text
+    assert worker.hostname in text and "threads×2" in text
     assert "oldest waiting" in text and "last heartbeat" in text and "per minute" in text
     line = next(ln for ln in text.splitlines() if ln.startswith("nobody"))
     assert line.split()[1:5] == ["3", "0", "0", "0"]
@@ -116,3 +125,17 @@ def test_watch_rejects_a_bad_interval(app: Celery) -> None:
 
     with pytest.raises(CommandError, match="--interval"):
         run("status", "--watch", "--interval", "0")
+
+
+def test_rich_rendering(app: Celery) -> None:
+    """What --watch draws in a terminal: the same numbers as rich tables."""
+    from rich.console import Console
+
+    from celery_compat.cli import status
+
+    add.apply_async((1, 1), queue="q1")
+    console = Console(file=io.StringIO(), width=150, record=True)
+    console.print(status.render_rich(status.collect(app)))
+    text = console.export_text()
+    assert "queues at" in text and "workers" in text and "finished tasks" in text
+    assert next(line for line in text.splitlines() if " q1 " in line).split("│")[2].strip() == "1"
