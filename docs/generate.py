@@ -37,9 +37,8 @@ NOTES = {
     "task_send_sent_event": "the `django://` transport has no event stream; the admin and "
                             "`celery_compat status` read the tables instead",
     "worker_send_task_events": "as `task_send_sent_event`",
-    "result_expires": "expired rows are deleted by `manage.py celery_compat prune` or the built-in "
-                      "`celery.backend_cleanup` task; unlike Celery's, our beat does not schedule that task by "
-                      "itself: add it to `beat_schedule`",
+    "result_expires": "expired rows are deleted by `celery.backend_cleanup`, which beat runs daily at 04:00 "
+                      "as Celery's does, or by `manage.py celery_compat prune`",
     "task_default_queue": "the queue table rows' `queue` column",
     "timezone": "defaults to Django's `TIME_ZONE` when unset",
 }
