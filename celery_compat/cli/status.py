@@ -193,8 +193,11 @@ def _with_registry(workers: list[WorkerStatus]) -> list[WorkerStatus]:
     """Add pool, concurrency and task counts from runworker's own rows."""
     import dataclasses
 
-    from ..models import Worker
+    from .. import models
 
+    Worker = getattr(models, "Worker", None)
+    if Worker is None:  # a version without runworker's registry: the consumer rows say enough
+        return workers
     rows = {
         w.hostname: w for w in Worker.objects.using(router.db_for_read(Worker))
         .filter(hostname__in=[w.node for w in workers], stopped_at__isnull=True)
