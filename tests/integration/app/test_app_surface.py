@@ -259,3 +259,40 @@ def test_task_level_publish_options_as_celery(app: Celery) -> None:
         seen.append((row.queue, row.priority, payload["content-type"], headers["timelimit"],
                      headers["expires"] is not None))
     assert seen[0] == seen[1] == ("opts", 7, "application/x-python-serialize", [10, 5], True)
+
+
+@shared_task(bind=True)
+def spawn_child(self: Any, x: int) -> str:
+    """Publishes ``double(x)`` from inside the task: its child."""
+    return double.delay(x).id
+
+
+@shared_task
+def always_fails(x: int) -> None:
+    raise ValueError(f"bad {x}")
+
+
+def test_async_result_surface_on_the_database_backend(app: Celery) -> None:
+    app.conf.result_extended = True
+    app.set_current()
+    parent, failing = spawn_child.delay(5), always_fails.delay(7)
+    assert (parent.state, parent.status, parent.ready(), parent.result) == (states.PENDING,) * 2 + (False, None)
+
+    drain(app)
+
+    child_id = parent.wait(timeout=1, interval=0.01)  # wait is get
+    assert (parent.successful(), parent.failed(), parent.ready()) == (True, False, True)
+    assert (parent.name, parent.args, parent.kwargs) == (spawn_child.name, "(5,)", "{}")  # reprs, as stored
+    assert parent.worker.startswith("gen") and parent.date_done is not None and parent.date_done.tzinfo is not None
+    assert [c.id for c in parent.children] == [child_id]
+    assert app.AsyncResult(child_id).get(timeout=1) == 10
+
+    assert (failing.state, failing.failed(), failing.successful()) == (states.FAILURE, True, False)
+    assert isinstance(failing.result, ValueError) and failing.info is failing.result
+    assert "ValueError: bad 7" in failing.traceback
+    with pytest.raises(ValueError, match="bad 7"):
+        failing.get(timeout=1)
+    assert isinstance(failing.get(timeout=1, propagate=False), ValueError)
+
+    parent.forget()
+    assert app.AsyncResult(parent.id).state == states.PENDING
