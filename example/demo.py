@@ -505,6 +505,9 @@ def main() -> int:
     checks.append((others == 0, f"queue table after shutdown: {others} rows left besides "
                                 f"{left.count() - others} periodic run(s) waiting for the next worker"))
     checks.append((clean, f"worker stopped cleanly on SIGTERM (exit code {worker.returncode})"))
+    imported = sorted(name for name in sys.modules if name == "celery" or name.startswith("celery."))
+    checks.append((not imported, "celery_compat did it all: the celery package was never imported"
+                   + (f" (imported: {', '.join(imported[:3])})" if imported else "")))
 
     for ok, text in checks:
         console.print(f"[green]✓[/] {text}" if ok else f"[bold red]✗ {text}[/]")
