@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from .. import signals
 from .entries import settings_entries
@@ -41,7 +41,9 @@ class Beat:
 
     def run(self, embedded: bool = False) -> None:
         """Tick until stopped. Settings errors raise at once (``ImproperlyConfigured``)."""
-        self.scheduler.setup()
+        while not self._setup():
+            if self._stop.wait(ERROR_RETRY_INTERVAL):
+                return
         (signals.beat_embedded_init if embedded else signals.beat_init).send(sender=self)
         logger.info("beat: starting (%s), %d entries, max interval %ss", self.hostname or "standalone",
                     len(self.scheduler.entries), self.scheduler.max_interval)
@@ -57,6 +59,17 @@ class Beat:
         finally:
             _drop_connections()
             logger.info("beat: stopped")
+
+    def _setup(self) -> bool:
+        try:
+            self.scheduler.setup()
+        except DatabaseError as exc:
+            # A database that is down or not migrated yet: say so, and keep trying.
+            logger.error("beat: cannot read the schedule tables (%s); is the database up and "
+                         "`manage.py migrate celery_compat` done? Retrying in %ss", exc, ERROR_RETRY_INTERVAL)
+            _drop_connections()
+            return False
+        return True
 
     def stop(self) -> None:
         """Stop after the current tick."""
