@@ -52,3 +52,12 @@ def test_runbeat_refuses_a_bad_entry(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "beat_schedule['bad']: 'schedule' is missing" in result.stderr
+
+
+def test_runworker_b_refuses_a_bad_entry_before_starting() -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runworker", "-B", "-P", "solo"], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, env=subprocess_env(DJANGO_SETTINGS_MODULE="tests.beat.proj.settings", BEATPROJ_BAD_ENTRY="1"),
+    )
+    assert result.returncode == 1, result.stderr
+    assert "-B: beat_schedule['bad']: 'schedule' is missing" in result.stderr
