@@ -30,10 +30,12 @@ from . import states
 if TYPE_CHECKING:
     from .result import GroupResult as GroupResultHandle
 
-__all__ = ["TaskResult", "GroupResult", "ChordCounter"]
+__all__ = ["TaskResult", "GroupResult", "ChordCounter", "Revoke", "Worker"]
 
 #: django-celery-results' default for ``DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH``.
 ID_MAX_LENGTH = 255
+#: Seconds between two heartbeats of a worker's row (:class:`Worker`).
+WORKER_HEARTBEAT_INTERVAL = 5.0
 #: Rows deleted per statement at most when expiring results.
 DELETE_BATCH_SIZE = 100_000
 
@@ -139,12 +141,15 @@ class TaskResultManager(ExpiringManager, models.Manager.from_queryset(TaskResult
         date_started: dt.datetime | None = None,
         retries: int | None = None,
         queue: str | None = None,
+        parent_id: str | None = None,
+        root_id: str | None = None,
         **kwargs: Any,
     ) -> TaskResult:
         """Store the (already serialized) result of ``task_id``, overwriting any earlier one.
 
         Every field is overwritten, as django-celery-results does, except
-        ``date_created`` and, unless given, ``date_started``. ``date_done``
+        ``date_created``, ``log`` and, unless given, ``date_started``,
+        ``parent_id`` and ``root_id`` (a revoke from a client knows neither). ``date_done``
         is set to now on every write. Returns the instance written (its
         ``id`` and ``date_created`` are not read back).
         """
@@ -153,13 +158,15 @@ class TaskResultManager(ExpiringManager, models.Manager.from_queryset(TaskResult
             content_type=content_type, content_encoding=content_encoding,
             periodic_task_name=periodic_task_name, task_name=task_name, task_args=task_args,
             task_kwargs=task_kwargs, worker=worker, date_started=date_started, retries=retries, queue=queue,
+            parent_id=parent_id, root_id=root_id,
         )
         update = [
             "status", "result", "traceback", "meta", "content_type", "content_encoding", "periodic_task_name",
             "task_name", "task_args", "task_kwargs", "worker", "retries", "queue", "date_done",
         ]
-        if date_started is not None:
-            update.append("date_started")
+        for name, value in (("date_started", date_started), ("parent_id", parent_id), ("root_id", root_id)):
+            if value is not None:
+                update.append(name)
         _upsert(self.model, obj, "task_id", update, using or router.db_for_write(self.model))
         return obj
 
@@ -205,6 +212,16 @@ class TaskResult(models.Model):
                                   help_text="Number of times the task has been retried")
     queue = models.CharField("Queue", max_length=255, null=True, default=None,
                              help_text="Queue the task was sent to")
+    # Not in django-celery-results: the workflow links (Celery's parent_id and
+    # root_id headers), so a chain's, chord's or replace()'s root task lists
+    # its descendants in one indexed query; and the task's own log lines.
+    parent_id = models.CharField("Parent ID", max_length=ID_MAX_LENGTH, null=True, default=None,
+                                 help_text="ID of the task that published this one")
+    root_id = models.CharField("Root ID", max_length=ID_MAX_LENGTH, null=True, default=None,
+                               help_text="ID of the first task of this workflow")
+    log = models.TextField("Task Log", null=True, default=None, editable=False,
+                           help_text="The last lines the task logged through get_task_logger "
+                                     "(CELERY_TASK_LOG_LINES)")
 
     objects = TaskResultManager()
 
@@ -219,6 +236,7 @@ class TaskResult(models.Model):
             models.Index(fields=["date_created"], name="celery_compat_tr_created"),
             models.Index(fields=["date_done"], name="celery_compat_tr_done"),
             models.Index(fields=["periodic_task_name"], name="celery_compat_tr_periodic"),
+            models.Index(fields=["root_id"], name="celery_compat_tr_root"),
         ]
 
     def __str__(self) -> str:
@@ -372,6 +390,59 @@ class Revoke(models.Model):
 
     def __str__(self) -> str:
         return self.task_id
+
+
+class Worker(models.Model):
+    """A worker process as it last reported itself (every few seconds while it runs).
+
+    Written by the worker's registry thread (:mod:`celery_compat.worker.registry`);
+    read by the admin and the dashboard. A worker that stopped cleanly sets
+    ``stopped_at``; one that died simply stops heartbeating.
+    """
+
+    hostname = models.CharField(max_length=255, unique=True, help_text="Node name (-n), e.g. celery@host")
+    pid = models.PositiveIntegerField()
+    pool = models.CharField(max_length=32)
+    concurrency = models.PositiveIntegerField()
+    queues = models.TextField(blank=True, default="", help_text="Comma-separated queues it consumes")
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    processed = models.PositiveBigIntegerField(default=0, help_text="Tasks run since it started")
+    #: JSON list of the running tasks: id, name, args, kwargs, time_start, worker_pid
+    active = models.TextField(default="[]")
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    def active_tasks(self) -> list[dict[str, Any]]:
+        """The running tasks of the last heartbeat (empty for a stopped worker)."""
+        if self.stopped_at is not None:
+            return []
+        try:
+            value = json.loads(self.active or "[]")
+        except ValueError:
+            return []
+        return value if isinstance(value, list) else []
+
+    def is_online(self, now: dt.datetime | None = None, grace: float = 3) -> bool:
+        """Not stopped and heard from within ``grace`` heartbeat intervals."""
+        if self.stopped_at is not None:
+            return False
+        now = now or timezone.now()
+        return (now - self.heartbeat_at).total_seconds() <= grace * WORKER_HEARTBEAT_INTERVAL
+
+
+class Dashboard(TaskResult):
+    """No table: the admin's dashboard page (throughput, failures, queue depths) lives at its URL."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
 
 
 # Beat models (app label celery_compat): periodic tasks, schedules, claims.

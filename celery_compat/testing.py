@@ -53,6 +53,7 @@ def drain(app: Celery | None = None, queues: Iterable[str] | None = None, timeou
     app = _app(app)
     options.setdefault("hostname", anon_nodename())
     options.setdefault("enable_remote_control", False)
+    options.setdefault("registry", False)  # no Worker row: drain runs inside the caller's transaction
     worker = WorkController(
         app, queues=queues, pool="solo", until_empty=True, install_signal_handlers=False,
         deadline=timeout, **options,

@@ -23,6 +23,7 @@ from kombu.exceptions import EncodeError
 from . import signals, states
 from ._state import pop_current_task, push_current_task
 from .exceptions import Ignore, Reject, Retry
+from .tasklog import capture_task_log, log_lines_setting
 
 if TYPE_CHECKING:
     from .task import Task
@@ -76,11 +77,16 @@ def trace_task(
     store_errors = store and (not ignore_result or bool(task.store_errors_even_if_ignored))
     store_success = store and not ignore_result
 
+    # The task's own log lines, kept with its result (tasklog.py); not for ignore_result.
+    # Read first: a bad task_log_lines fails here, before any state is pushed.
+    log_capture = capture_task_log(log_lines_setting(task.app) if store_success else 0)
+
     push_current_task(task)
     task.push_request(**request)
     ctx = task.request
     state, retval, einfo = states.SUCCESS, None, None
     signals.task_prerun.send(sender=task, task_id=task_id, task=task, args=args, kwargs=kwargs)
+    log_buffer = log_capture.__enter__()
     try:
         try:
             task.before_start(task_id, args, kwargs)
@@ -108,6 +114,9 @@ def trace_task(
         if state not in (states.RETRY, states.IGNORED, states.REJECTED):
             _safe(task.after_return, state, retval, task_id, args, kwargs, einfo)
     finally:
+        log_capture.__exit__(None, None, None)
+        if log_buffer is not None and log_buffer.lines:
+            _safe(backend.store_task_log, task_id, list(log_buffer.lines), log_buffer.lines.maxlen)
         signals.task_postrun.send(
             sender=task, task_id=task_id, task=task, args=args, kwargs=kwargs, retval=retval, state=state
         )

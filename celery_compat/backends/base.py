@@ -226,6 +226,12 @@ class BaseBackend:
 
         self._store_chord_part(store, request, state, exc)
 
+    def store_task_log(self, task_id: str, lines: list[str], limit: int) -> None:
+        """Keep ``lines`` the task logged with its stored result (last ``limit`` lines).
+
+        Only the database backend keeps them (``TaskResult.log``); others drop them.
+        """
+
     # -- reading --------------------------------------------------------------------------
 
     def get_task_meta(self, task_id: str, cache: bool = True) -> dict[str, Any]:

@@ -114,6 +114,24 @@ class DatabaseBackend(RowFormat):
         self._retrying(alias, self.TaskModel._default_manager.store_result, using=alias, **values)
         return values["result"]
 
+    def store_task_log(self, task_id: str, lines: list[str], limit: int) -> None:
+        """Append ``lines`` to the row's ``log`` (earlier attempts first), keeping the last ``limit``.
+
+        A read and an UPDATE, only for tasks that logged something; runs of
+        one task id never overlap, so nothing races. No row (the result was
+        not stored): nothing is kept.
+        """
+        model = self.TaskModel
+        alias = router.db_for_write(model)
+        rows = model._default_manager.using(alias).filter(task_id=task_id)
+
+        def write() -> None:
+            previous = rows.values_list("log", flat=True).first()
+            combined = (previous.splitlines() if previous else []) + list(lines)
+            rows.update(log="\n".join(combined[-limit:] if limit else combined))
+
+        self._retrying(alias, write)
+
     # -- reading --------------------------------------------------------------------
 
     def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:

@@ -82,6 +82,9 @@ class RowFormat(BaseBackend):
         else:
             request_meta = getattr(request, "meta", None)
         meta = {**(request_meta or {}), "children": self.current_task_children(request)}
+        # The workflow links, whatever result_extended says (None: leave the stored ones).
+        parent_id = getattr(request, "parent_id", None) if request is not None else None
+        root_id = getattr(request, "root_id", None) if request is not None else None
         return {
             "task_id": task_id,
             "status": state,
@@ -91,6 +94,8 @@ class RowFormat(BaseBackend):
             "content_type": content_type,
             "content_encoding": content_encoding,
             "date_started": timezone.now() if state == states.STARTED else None,
+            "parent_id": parent_id if isinstance(parent_id, str) else None,
+            "root_id": root_id if isinstance(root_id, str) else None,
             **self.extended_values(request),
         }
 

@@ -21,6 +21,7 @@ from .. import signals
 from ..exceptions import WorkerTerminate
 from .consumer import Consumer
 from .pools import BasePool, create_pool
+from .registry import WorkerRegistry
 from .shutdown import EX_FAILURE, ShutdownHandlers
 from .state import WorkerState
 
@@ -180,12 +181,15 @@ class WorkController:
         handlers = ShutdownHandlers(self)
         if self.install_signal_handlers:
             handlers.install()
+        registry: WorkerRegistry | None = None
         try:
             if self.consumer is None:
                 self.setup()
             assert self.pool is not None and self.consumer is not None
             try:
                 self.pool.start()
+                # After the pool: prefork's fork server must be forked before any thread starts.
+                registry = self._start_registry()
                 self.consumer.run()
             except WorkerTerminate:
                 raise
@@ -198,6 +202,8 @@ class WorkController:
             self.exitcode = exc.code if isinstance(exc.code, int) else EX_FAILURE
             self._stop_cold()
         finally:
+            if registry is not None:
+                registry.stop()
             signals.worker_shutdown.send(sender=self)
             handlers.restore()
             # This thread's Django connections (the consumer's, the solo
@@ -224,6 +230,17 @@ class WorkController:
     def stop(self) -> None:
         """Ask a worker running in another thread to stop (warm)."""
         self.request_stop(0)
+
+    def _start_registry(self) -> WorkerRegistry | None:
+        """Start writing this worker's ``Worker`` row (for the admin), unless ``registry=False``.
+
+        ``testing.drain`` turns it off: it runs inside a test's transaction.
+        """
+        if not self.options.get("registry", True):
+            return None
+        registry = WorkerRegistry(self)
+        registry.start()
+        return registry
 
     def __repr__(self) -> str:
         return f"<Worker: {self.hostname} ({self.pool_name})>"
