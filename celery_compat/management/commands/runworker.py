@@ -136,6 +136,9 @@ class Command(BaseCommand):
                                  "(Django's autoreloader; stop it with Ctrl+C)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["reload"] and options["purge"]:
+            raise CommandError("--purge with --reload would purge at every restart: "
+                               "purge once with `manage.py celery_compat purge`")
         if options["app"]:
             app = find_app(options["app"])
             app.set_current()
@@ -164,9 +167,6 @@ class Command(BaseCommand):
             install_signal_handlers=not options["reload"],
         )
         if options["reload"]:
-            if options["purge"]:
-                raise CommandError("--purge with --reload would purge at every restart: "
-                                   "purge once with `manage.py celery_compat purge`")
             from ...worker.autoreload import run_with_reload
 
             # Beat, like the worker, lives in the reloader's child and restarts with it.
