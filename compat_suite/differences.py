@@ -93,6 +93,28 @@ DIFFERENCES: dict[str, Difference] = {d.name: d for d in [
         "django-celery-beat) and periodic_task_due_at.",
         "tests/beat/test_multi_worker.py::test_three_workers_with_beat_fire_each_run_exactly_once",
     ),
+    Difference(
+        "revokes-persist",
+        "celery_compat's revoke() is also a row (celery_compat.revokes) that every worker "
+        "checks, so a worker started later, or restarted, still discards the task; Celery "
+        "keeps revokes in the memory of the workers alive at the time (shared with later "
+        "workers only through mingle on amqp/redis, or --statedb; off in its embedded worker, "
+        "and useless after every worker restarted), so a worker started later runs it (real "
+        "Celery over django:// too: the rows are celery_compat's). Code written for Celery "
+        "revokes tasks that live workers hold, which behaves the same on all three.",
+        "scenarios/test_restarts.py::test_k1_revoke_reaches_a_live_worker",
+    ),
+    Difference(
+        "eta-waits-in-the-table",
+        "On django:// a countdown/eta message is invisible in its table until due: no worker "
+        "holds it in memory (inspect().scheduled() lists nothing), so a worker killed before "
+        "the ETA loses nothing and the task runs when due on any worker. Celery's worker on "
+        "Redis receives it at once and keeps it unacked in memory until the ETA; killed, the "
+        "message comes back only after the visibility timeout (1 hour). Real Celery over "
+        "django:// gets the table's behaviour. Code written for Celery only relies on the task "
+        "running once when due, which holds on all three.",
+        "scenarios/test_restarts.py::test_e2_eta_task_runs_once_on_a_live_worker",
+    ),
 ]}
 
 

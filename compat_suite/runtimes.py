@@ -7,11 +7,17 @@ once and runs on both.
 
 * ``celery``: real Celery and its real worker (``celery.contrib.testing.
   worker.start_worker``, threads pool) on a stock broker and result backend:
-  Redis when reachable (it supports chords), else ``memory://`` with the
-  ``cache+memory://`` backend. Our transport is not involved, so a bug in it
+  Redis when reachable (it supports chords), else kombu's filesystem
+  transport with Celery's ``file://`` backend (chords through
+  ``celery.chord_unlock``). Our transport is not involved, so a bug in it
   cannot hide on both sides.
+* ``celery_django``: real Celery, worker and client, over our ``django://``
+  transport, with the reference's result backend: only the transport is ours.
 * ``celery_compat``: ``celery_compat.testing.start_worker`` (threads pool) on
-  ``django://`` with the ``django-db`` backend, on the test database.
+  ``django://`` with the ``django-db`` backend, on the test database. It is
+  celery_compat's real worker (``WorkController``: consumer, threads pool,
+  acks, revokes, remote control), run in a thread of the test process, as
+  Celery's own ``start_worker`` runs its worker.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from compat_suite import zoo
 #: (worker and client) over our ``django://`` transport; ``celery_compat``: ours
 IMPLEMENTATIONS = ["celery", "celery_django", "celery_compat"]
 #: every queue name of this run starts with it: runs sharing a Redis never meet
-PREFIX = f"compat-{uuid.uuid4().hex[:8]}"
+#: (worker processes of the suite get the parent's, ``procworker.py``)
+PREFIX = os.environ.get("COMPAT_PREFIX") or f"compat-{uuid.uuid4().hex[:8]}"
 WORKER_CONCURRENCY = 4
 
 
@@ -54,19 +61,26 @@ def filesystem_reference() -> tuple[str, str, dict[str, Any]]:
     """Broker, result backend and transport options of the reference without Redis.
 
     kombu's ``filesystem://`` transport (fanout too, so revokes and
-    ``inspect`` work) and Celery's ``file://`` result backend, which has no
+    ``inspect`` work; ``compatfs://`` writes its files atomically, see
+    ``fs_transport.py``) and Celery's ``file://`` result backend, which has no
     native chord support: chords go through ``celery.chord_unlock``, as on
     any backend without it. Both in a fresh directory of this run.
     """
-    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-reference-"))
-    for sub in ("queues", "processed", "control", "results"):
-        (root / sub).mkdir()
+    if os.environ.get("COMPAT_REFERENCE_DIR"):  # a worker process of this run
+        root = Path(os.environ["COMPAT_REFERENCE_DIR"])
+    else:
+        root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-reference-"))
+        for sub in ("queues", "processed", "control", "results"):
+            (root / sub).mkdir()
+        os.environ["COMPAT_REFERENCE_DIR"] = str(root)
     options = {
         "data_folder_in": str(root / "queues"), "data_folder_out": str(root / "queues"),
         "processed_folder": str(root / "processed"), "control_folder": str(root / "control"),
         "polling_interval": 0.05,
     }
-    return "filesystem://", f"file://{root / 'results'}", options
+    import compat_suite.fs_transport  # noqa: F401  registers compatfs:// (atomic message files)
+
+    return "compatfs://", f"file://{root / 'results'}", options
 
 
 class Runtime:
@@ -139,6 +153,16 @@ class Runtime:
         parity.record(self.node, self.name, observed, name)
         assert observed == expected, f"{self.name}: observed {observed!r}, Celery's behaviour is {expected!r}"
 
+    @property
+    def hostname(self) -> str:
+        """The worker's node name, one per runtime.
+
+        Several workers of this process share one broker (``django://``):
+        with the same name they would share one pidbox queue, and a
+        broadcast (revoke) would reach only one of them.
+        """
+        return f"{self.name}-{os.getpid()}@{socket.gethostname()}"
+
     def start(self) -> None:
         from compat_suite import parity
 
@@ -174,7 +198,7 @@ class CeleryRuntime(Runtime):
             self.reference_broker = "redis"
         else:
             self.broker, self.backend, self.transport_options = filesystem_reference()
-            self.reference_broker = "filesystem + file backend"
+            self.reference_broker = "kombu filesystem transport (compatfs://) + file:// backend"
 
     def new_app(self) -> Any:
         import celery.contrib.testing.tasks  # noqa: F401  registers celery.ping
@@ -190,7 +214,7 @@ class CeleryRuntime(Runtime):
 
         self.worker = self.stack.enter_context(start_worker(
             self.app, pool="threads", concurrency=WORKER_CONCURRENCY, perform_ping_check=True,
-            loglevel="WARNING", queues=self.queues(), shutdown_timeout=30,
+            loglevel="WARNING", queues=self.queues(), shutdown_timeout=30, hostname=self.hostname,
         ))
 
 
@@ -210,7 +234,7 @@ class CeleryOnDjangoRuntime(CeleryRuntime):
 
         self.broker = "django://"
         self.transport_options = {}
-        self.reference_broker = "django:// + " + ("redis" if redis_url() else "file") + " backend"
+        self.reference_broker = "django:// + " + ("redis" if redis_url() else "file://") + " backend"
 
     def new_app(self) -> Any:
         app = super().new_app()
@@ -245,7 +269,7 @@ class CompatRuntime(Runtime):
 
         self.worker = self.stack.enter_context(start_worker(
             self.app, pool="threads", concurrency=WORKER_CONCURRENCY, perform_ping_check=True,
-            queues=self.queues(), shutdown_timeout=30,
+            queues=self.queues(), shutdown_timeout=30, hostname=self.hostname,
         ))
 
 

@@ -303,6 +303,13 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
     def replacer_linked(self, x):
         return self.replace(add.s(x, 1))
 
+    @task(name="zoo.touch")
+    def touch(path, value):
+        """Appends ``value`` to the file ``path``: seen from any process."""
+        with open(path, "a") as fh:
+            fh.write(f"{value}\n")
+        return value
+
     @task(name="zoo.eta_of", bind=True)
     def eta_of(self):
         return self.request.eta
