@@ -59,3 +59,15 @@ def sleeper(seconds: float) -> float:
 
     time.sleep(seconds)
     return seconds
+
+
+#: set by the test to let ``progressing`` finish (threads pool: same process)
+RELEASE = __import__("threading").Event()
+
+
+@shared_task(bind=True)
+def progressing(self: Any, total: int) -> int:
+    """Reports progress as Celery users write it, then waits for the test."""
+    self.update_state(state="PROGRESS", meta={"current": total // 2, "total": total})
+    RELEASE.wait(60)
+    return total

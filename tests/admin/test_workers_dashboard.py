@@ -59,6 +59,24 @@ def test_a_running_worker_reports_itself_and_its_running_tasks(
     assert "stopped" in admin_client.get(reverse("admin:celery_compat_worker_changelist")).content.decode()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_running_task_progress_shows_in_the_results_list(app: Celery, admin_client: Any) -> None:
+    from tests.admin.tasks import RELEASE, progressing
+
+    RELEASE.clear()
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False):
+        result = progressing.delay(8)
+        try:
+            _wait_for(lambda: TaskResult.objects.filter(task_id=result.id, status="PROGRESS").exists())
+            html = admin_client.get(reverse("admin:celery_compat_taskresult_changelist")).content.decode()
+            assert '<progress class="cc-progress" value="4" max="8" title="50%"></progress> 4/8 (50%)' in html
+        finally:
+            RELEASE.set()
+        assert result.get(timeout=30) == 8
+    html = admin_client.get(reverse("admin:celery_compat_taskresult_changelist")).content.decode()
+    assert "cc-progress" not in html  # finished: no bar
+
+
 def _finished_at(task_id: str, status: str, when: dt.datetime) -> None:
     TaskResult.objects.create(task_id=task_id, status=status, content_type="application/json",
                               content_encoding="utf-8", task_name="tests.admin.tasks.add")
