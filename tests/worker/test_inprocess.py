@@ -147,6 +147,13 @@ def test_runworker_purge_erases_waiting_messages_before_starting(app: Celery) ->
     assert out.getvalue() == ""  # nothing to purge: Celery says nothing
 
 
+def test_runworker_accepts_celerys_no_op_options(app: Celery) -> None:
+    result = add.delay(1, 1)
+    call_command("runworker", "-O", "fair", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                 "-E", "--until-empty", "-P", "solo")
+    assert result.get(timeout=1) == 2
+
+
 def test_runworker_logfile_and_loglevel(app: Celery, worker_logs: pytest.LogCaptureFixture,
                                        tmp_path: Path) -> None:
     logfile = tmp_path / "worker.log"

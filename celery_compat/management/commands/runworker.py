@@ -131,6 +131,9 @@ class Command(BaseCommand):
             parser.add_argument(flag, action="store_true", help="accepted for Celery compatibility; no effect")
         parser.add_argument("-E", "--task-events", action="store_true",
                             help="accepted for Celery compatibility; the django:// transport has no events")
+        parser.add_argument("-O", dest="optimization", choices=("default", "fair"),
+                            help="accepted for Celery compatibility: prefork always hands a task to an "
+                                 "idle child, which is Celery's 'fair'")
         parser.add_argument("--reload", action="store_true",
                             help="development: restart the worker when a Python module changes "
                                  "(Django's autoreloader; stop it with Ctrl+C)")
