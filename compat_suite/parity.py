@@ -126,6 +126,17 @@ def _markdown(rows: list[Any], vendor: str) -> str:
 
 
 def _write(text: str, vendor: str) -> None:
+    import fcntl
+
+    # Runs on several databases at once (CI) each rewrite their own section.
+    lock_path = PARITY_FILE.parent.parent / "var" / "parity.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _write_section(text, vendor)
+
+
+def _write_section(text: str, vendor: str) -> None:
     header = ("# Parity table\n\nWritten by `compat_suite/parity.py` at the end of a full "
               "`python -m pytest compat_suite` run, one section per database. Deliberate "
               "differences are listed with their reasons in `compat_suite/differences.py`.\n\n")

@@ -303,6 +303,18 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
     def replacer_linked(self, x):
         return self.replace(add.s(x, 1))
 
+    @task(name="zoo.retry_forever", bind=True, max_retries=None)
+    def retry_forever(self, key):
+        note(key, self.request.retries)
+        if self.request.retries < 4:
+            raise self.retry(countdown=0.05)
+        return self.request.retries
+
+    @task(name="zoo.auto_ignore", bind=True, autoretry_for=(Exception,), default_retry_delay=0.1)
+    def auto_ignore(self, key):
+        note(key, self.request.retries)
+        raise exc.Ignore()
+
     @task(name="zoo.touch")
     def touch(path, value):
         """Appends ``value`` to the file ``path``: seen from any process."""

@@ -53,6 +53,20 @@ def test_t3_handlers_on_retry_then_failure(impl):
          "before_start", ["on_failure", "MyErr", True], ["after_return", "FAILURE"]]])
 
 
+def test_t3_max_retries_none_retries_past_the_default(impl):
+    k = k_(impl, "t3u")
+    r = impl.t.retry_forever.delay(k)
+    impl.check([r.get(timeout=15), NOTES[k]], [4, [0, 1, 2, 3, 4]])
+
+
+def test_t4_autoretry_lets_ignore_pass_through(impl):
+    k = k_(impl, "t4i")
+    r = impl.t.auto_ignore.delay(k)
+    impl.wait_for("ran", lambda: NOTES.get(k))
+    time.sleep(0.5)
+    impl.check([NOTES[k], r.state], [[0], "PENDING"])
+
+
 def test_handlers_on_success(impl):
     k = k_(impl, "hs")
     r = impl.t.handled.delay(k, False)
