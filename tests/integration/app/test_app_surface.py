@@ -296,3 +296,19 @@ def test_async_result_surface_on_the_database_backend(app: Celery) -> None:
 
     parent.forget()
     assert app.AsyncResult(parent.id).state == states.PENDING
+
+
+def test_broker_backend_and_include_arguments(restore_apps: None) -> None:
+    import sys
+
+    sys.modules.pop("tests.integration.app.included", None)
+    app = Celery("args", broker="django://", backend="django-db", include=["tests.integration.app.included"],
+                 set_as_current=False)
+    assert (app.conf.broker_url, app.conf.result_backend) == ("django://", "django-db")
+    assert "tests.integration.app.included" not in sys.modules  # nothing before finalize
+
+    assert app.tasks["surface.included"].name == "surface.included"
+    assert "tests.integration.app.included" in sys.modules
+    result = app.send_task("surface.included")
+    drain(app)
+    assert result.get(timeout=1) == "included"
