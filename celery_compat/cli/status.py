@@ -213,8 +213,13 @@ def _with_registry(workers: list[WorkerStatus]) -> list[WorkerStatus]:
 
 
 def _results_in_tables(app: Celery) -> bool:
-    backend = str(app.conf.result_backend or "")
-    return backend.split(":", 1)[0] in ("django-db", "django_db", "celery_compat")
+    """Whether the app stores results in celery_compat's tables (whatever name the setting uses)."""
+    from ..backends.database import DatabaseBackend
+
+    try:
+        return isinstance(app.backend, DatabaseBackend)
+    except Exception:  # an unsupported result_backend: say "no rates" rather than fail the status
+        return False
 
 
 def _rates(now: dt.datetime) -> list[Rate]:

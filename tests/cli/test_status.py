@@ -139,3 +139,14 @@ def test_rich_rendering(app: Celery) -> None:
     text = console.export_text()
     assert "queues at" in text and "workers" in text and "finished tasks" in text
     assert next(line for line in text.splitlines() if " q1 " in line).split("│")[2].strip() == "1"
+
+
+def test_no_rates_without_the_result_tables(app: Celery) -> None:
+    from celery_compat.cli import status
+
+    other = Celery("no-results", set_as_current=False)
+    other.conf.result_backend = "disabled"
+    snapshot = status.collect(other)
+    assert snapshot.rates is None
+    assert "rates: results are not in celery_compat's tables (result_backend='disabled')" in status.render_text(snapshot)
+    assert status.collect(app).rates is not None  # django-db, the default
