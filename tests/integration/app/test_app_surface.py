@@ -312,3 +312,34 @@ def test_broker_backend_and_include_arguments(restore_apps: None) -> None:
     result = app.send_task("surface.included")
     drain(app)
     assert result.get(timeout=1) == "included"
+
+
+def test_exchange_and_routing_key_options_route_as_celery(app: Celery) -> None:
+    """``apply_async(exchange=, routing_key=)`` through a named exchange's bindings."""
+    from celery import Celery as RealCelery
+    from kombu import Exchange, Queue
+
+    import kombu_transport_django  # noqa: F401  registers django:// for real Celery
+
+    queues = (Queue("celery"), Queue("routed-a", Exchange("rx", type="direct"), routing_key="ka"),
+              Queue("routed-b", Exchange("rx", type="direct"), routing_key="kb"))
+    real = RealCelery("real-client", broker="django://", set_as_current=False)
+    for one in (app, real):
+        one.conf.task_queues = queues
+    ours = app.task(name="surface.routed")(nothing)
+    theirs = real.task(name="surface.routed")(nothing)
+    try:
+        with app.connection_for_write() as conn:
+            for queue in queues:
+                queue(conn.default_channel).declare()
+        for key in ("ka", "kb"):
+            ours.apply_async(exchange="rx", routing_key=key)
+            with real.connection_for_write() as conn:
+                theirs.apply_async(exchange="rx", routing_key=key, connection=conn)
+        ours.apply_async(routing_key="ignored")  # no exchange: the default queue, as Celery
+        with real.connection_for_write() as conn:
+            theirs.apply_async(routing_key="ignored", connection=conn)
+    finally:
+        real.close()
+    assert list(Message.objects.order_by("id").values_list("queue", flat=True)) == [
+        "routed-a", "routed-a", "routed-b", "routed-b", "celery", "celery"]
