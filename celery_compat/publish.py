@@ -57,7 +57,7 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
         group_id=routed.pop("group_id", None), group_index=routed.pop("group_index", None),
         retries=routed.pop("retries", 0) or 0, chord=routed.pop("chord", None),
         callbacks=_signature_dicts(link), errbacks=_signature_dicts(link_error),
-        chain=routed.pop("chain", None), reply_to=routed.pop("reply_to", None),
+        chain=routed.pop("chain", None), reply_to=routed.pop("reply_to", None) or app.thread_oid,
         time_limit=time_limit, soft_time_limit=soft_time_limit, root_id=root_id, parent_id=parent_id,
         shadow=routed.pop("shadow", None), origin=routed.pop("origin", None),
         ignore_result=bool(ignore_result), argsrepr=routed.pop("argsrepr", None),

@@ -331,10 +331,14 @@ class Task:
     def replace(self, sig: Any) -> Any:
         """Replace this running task by ``sig``: same task id, same callbacks, chain and chord.
 
-        The caller's result becomes ``sig``'s result. A group is first
-        chained with ``celery.accumulate`` (its result: the list). In a
-        worker this raises ``Ignore`` (this execution stores nothing); in
-        eager mode it returns the replacement's value.
+        The caller's result becomes ``sig``'s result. A group (also one that
+        ends a chain) is first chained with ``celery.accumulate`` (its
+        result: the list). ``replaced_task_nesting`` is one more than this
+        task's, on the replacement, on each task of a replacing chain and
+        on the remaining steps of this task's chain, as in Celery.
+        :meth:`on_replace` then publishes it: in a worker this raises
+        ``Ignore`` (this execution stores nothing); in eager mode it returns
+        the replacement's value.
 
         Raises:
             ImproperlyConfigured: ``sig`` is in a chord, or an empty chain.
@@ -348,15 +352,21 @@ class Task:
             raise ImproperlyConfigured("A signature replacing a task must not be part of a chord")
         if isinstance(sig, chain) and not sig.tasks:
             raise ImproperlyConfigured("Cannot replace with an empty chain")
+        accumulate = self.app.tasks["celery.accumulate"]
         if isinstance(sig, group):
-            sig = sig | self.app.tasks["celery.accumulate"].s(index=0)
+            sig = sig | accumulate.s(index=0)
+        elif isinstance(sig, chain) and isinstance(sig.tasks[-1], group):
+            sig.tasks[-1] = sig.tasks[-1] | accumulate.s(index=0)
         for callback in request.callbacks or ():
             sig.link(maybe_signature(callback, app=self.app))
         for errback in request.errbacks or ():
             sig.link_error(maybe_signature(errback, app=self.app))
-        if not isinstance(sig, chain):
-            sig.options["replaced_task_nesting"] = (request.replaced_task_nesting or 0) + 1
-        rest = [maybe_signature(step, app=self.app) for step in reversed(request.chain or ())]
+        nesting = (request.replaced_task_nesting or 0) + 1
+        sig.set(replaced_task_nesting=nesting)
+        for step in sig.tasks if isinstance(sig, chain) else ():
+            step.set(replaced_task_nesting=nesting)
+        rest = [maybe_signature(step, app=self.app).set(replaced_task_nesting=nesting)
+                for step in reversed(request.chain or ())]
         if rest:
             # The chord/group place belongs to the last remaining step (already frozen).
             sig.freeze(request.id, root_id=request.root_id)
@@ -364,12 +374,7 @@ class Task:
         else:
             sig.freeze(request.id, group_id=request.group, chord=request.chord,
                        group_index=request.group_index, root_id=request.root_id)
-        self.on_replace(sig)
-        if request.is_eager:
-            return sig.apply().get(disable_sync_subtasks=False)
-        sig.apply_async(parent_id=request.parent_id)
-        raise Ignore("Replaced by new task")
-
+        return self.on_replace(sig)
 
     def retry(
         self,
@@ -475,8 +480,16 @@ class Task:
     def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Run by the worker after the task returned (not for RETRY)."""
 
-    def on_replace(self, sig: Any) -> None:
-        """Run when the task is replaced by ``sig``."""
+    def on_replace(self, sig: Any) -> Any:
+        """Called by :meth:`replace` with the replacement; publishes it (eagerly: runs it), as Celery's.
+
+        An override must ``return super().on_replace(sig)``.
+        """
+        request = self.request
+        if request.is_eager:
+            return sig.apply().get(disable_sync_subtasks=False)
+        sig.apply_async(parent_id=request.parent_id)
+        raise Ignore("Replaced by new task")
 
     def __repr__(self) -> str:
         return f"<@task: {self.name} of {self.app.main if self._app else '(unbound)'}>"

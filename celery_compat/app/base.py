@@ -285,6 +285,17 @@ class Celery:
         return local.producer
 
     @property
+    def thread_oid(self) -> str:
+        """This thread's unique id for the app: a message's default ``reply_to``, as in Celery."""
+        from kombu.common import oid_from
+
+        local = self._local
+        oid = getattr(local, "oid", None)
+        if oid is None:
+            oid = local.oid = oid_from(self, threads=True)
+        return oid
+
+    @property
     def router(self) -> Any:
         router = getattr(self, "_router", None)
         if router is None:

@@ -16,6 +16,7 @@ with the pickle serializer); any other state stores what it is given.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -34,6 +35,8 @@ from ..utils.serialization import (
 from .waiting import PollingWaiter, Waiter
 
 __all__ = ["BaseBackend"]
+
+logger = logging.getLogger(__name__)
 
 #: Serializers that can store exception objects as they are.
 EXCEPTION_ABLE_CODECS = frozenset({"pickle"})
@@ -407,7 +410,14 @@ class BaseBackend:
             self.trigger_chord_body(request.chord, header)
 
     def trigger_chord_body(self, callback: Any, header: Any) -> None:
-        """Publish the body with the header's values, or store its failure if a header task failed."""
+        """Publish the body with the header's values, or store its failure if a header task failed.
+
+        A body that cannot be published fails with ``ChordError('Callback
+        error: …')`` (its errbacks called), as in Celery, so the failure is
+        seen rather than the chord waiting forever; except for the errors
+        :meth:`_retry_chord_completion` names, which are raised so that the
+        whole completion is done again.
+        """
         from ..canvas import maybe_signature
         from ..exceptions import ChordError
         from ..result import allow_join_result
@@ -419,7 +429,22 @@ class BaseBackend:
         except Exception as exc:
             self.chord_error_from_stack(body, ChordError(repr(exc)))
             return
+        try:
+            self._publish_chord_body(body, values)
+        except Exception as exc:
+            if self._retry_chord_completion(exc):
+                raise
+            logger.exception("Chord %r raised: %r", header.id, exc)
+            error = ChordError(f"Callback error: {exc!r}")
+            error.__cause__ = exc
+            self.chord_error_from_stack(body, error)
+
+    def _publish_chord_body(self, body: Any, values: list[Any]) -> None:
         body.delay(values)
+
+    def _retry_chord_completion(self, exc: BaseException) -> bool:
+        """Whether a failed body publish must undo and redo the completion instead of failing the body."""
+        return False
 
     def chord_error_from_stack(self, callback: Any, exc: BaseException | None = None) -> None:
         """Store ``exc`` as the failure of the chord body (each task of a group body), call its errbacks."""
@@ -443,13 +468,14 @@ class BaseBackend:
                 task = app.tasks.get(sig.task)
                 try:
                     if task is not None and _is_new_style(task):
-                        task(request, exc, None)
+                        self._run_chord_errback(task, request, exc, None)
                     else:
-                        sig.apply_async((target.id,))
+                        self._run_chord_errback(sig.apply_async, (target.id,))
                 except Exception:
-                    import logging
+                    logger.exception("Chord errback %s raised", sig.task)
 
-                    logging.getLogger(__name__).exception("Chord errback %s raised", sig.task)
+    def _run_chord_errback(self, fn: Callable[..., Any], *args: Any) -> None:
+        fn(*args)
 
     def set_chord_size(self, group_id: str, chord_size: int) -> None:
         pass

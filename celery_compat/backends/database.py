@@ -55,6 +55,11 @@ class DatabaseBackend(RowFormat):
     max_retries = 2
     #: Seconds before the first retry; doubled for each further one.
     retry_delay = 0.1
+    #: Retries of a chord header part's result and count: a part that is
+    #: never counted leaves its chord waiting forever, so it is worth more
+    #: patience than a plain result (SQLite under many writers can refuse a
+    #: writer its lock for minutes: each attempt waits the busy timeout).
+    chord_part_max_retries = 10
     #: Rows deleted per batch by :meth:`cleanup`.
     cleanup_batch_size = 10_000
 
@@ -82,28 +87,30 @@ class DatabaseBackend(RowFormat):
 
     # -- retries ------------------------------------------------------------------
 
-    def _retrying(self, alias: str, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _retrying(self, alias: str, operation: Callable[..., T], *args: Any, max_retries: int | None = None,
+                  **kwargs: Any) -> T:
         """Run ``operation``, again after a transient database error (not inside ``atomic()``).
 
         Inside the caller's transaction a retry cannot help: the error has
         broken the transaction, so it is raised at once.
         """
+        limit = self.max_retries if max_retries is None else max_retries
         attempt = 0
         while True:
             try:
                 return operation(*args, **kwargs)
             except TRANSIENT_ERRORS as exc:
                 connection = connections[alias]
-                if attempt >= self.max_retries or connection.in_atomic_block:
+                if attempt >= limit or connection.in_atomic_block:
                     raise
                 attempt += 1
-                logger.warning("Result backend error=%r; retry %s of %s", exc, attempt, self.max_retries)
+                logger.warning("Result backend error=%r; retry %s of %s", exc, attempt, limit)
                 try:
                     if connection.connection is not None and not connection.is_usable():
                         connection.close()
                 except DatabaseError:
                     connection.close()
-                time.sleep(self.retry_delay * 2 ** (attempt - 1))
+                time.sleep(min(self.retry_delay * 2 ** (attempt - 1), 5.0))
 
     # -- storing --------------------------------------------------------------------
 
@@ -199,20 +206,68 @@ class DatabaseBackend(RowFormat):
             return counter.group_result(app=self.app)
 
     def _store_chord_part(self, store: Callable[[], None], request: Any, state: str, result: Any) -> None:
-        """Store the header task's result and count it in one transaction; then publish the body if last."""
+        """Store the header task's result and count it in one transaction; the last one publishes the body.
+
+        With the ``django://`` broker on the same database, the body's
+        message is inserted in that same transaction: the result, the
+        counter's deletion and the body message are committed together or
+        not at all (a lost connection undoes all three and the whole is
+        retried), so the body is published exactly once. With another
+        broker the body is published after the commit; a process that dies
+        in between leaves the body unpublished (django-celery-results and
+        Celery's own backends have the same gap).
+        """
         if request is None or not getattr(request, "chord", None):
             store()
             return
         alias = router.db_for_write(self.TaskModel)
+        in_transaction = self._broker_on(alias) and router.db_for_write(self.ChordCounterModel) == alias
 
         def store_and_count() -> Any:
             with transaction.atomic(using=alias):
                 store()
-                return self._chord_part_done(request)
+                header = self._chord_part_done(request)
+                if header is not None and in_transaction:
+                    self.trigger_chord_body(request.chord, header)
+                    return None
+                return header
 
-        header = self._retrying(alias, store_and_count)
+        header = self._retrying(alias, store_and_count, max_retries=self.chord_part_max_retries)
         if header is not None:
             self.trigger_chord_body(request.chord, header)
+
+    def _broker_on(self, alias: str) -> bool:
+        """Whether the app publishes by INSERTs on database ``alias`` (the ``django://`` transport there)."""
+        from kombu_transport_django.transport import Transport
+
+        transport = self.app.producer().connection.transport
+        return isinstance(transport, Transport) and transport.options.database == alias
+
+    def _publish_chord_body(self, body: Any, values: list[Any]) -> None:
+        alias = router.db_for_write(self.ChordCounterModel)
+        if not connections[alias].in_atomic_block:
+            body.delay(values)
+            return
+        # A savepoint: a publish that fails (a value the serializer refuses,
+        # a routing error) leaves the transaction usable, to store the
+        # body's failure instead.
+        with transaction.atomic(using=alias):
+            body.delay(values)
+
+    def _retry_chord_completion(self, exc: BaseException) -> bool:
+        # Inside the transaction a lost connection has already undone the
+        # result and the count: raise, so that ``_retrying`` does it all again.
+        alias = router.db_for_write(self.ChordCounterModel)
+        return connections[alias].in_atomic_block and isinstance(exc, TRANSIENT_ERRORS)
+
+    def _run_chord_errback(self, fn: Callable[..., Any], *args: Any) -> None:
+        alias = router.db_for_write(self.ChordCounterModel)
+        if not connections[alias].in_atomic_block:
+            fn(*args)
+            return
+        # An errback that breaks the transaction must not undo the chord's completion.
+        with transaction.atomic(using=alias):
+            fn(*args)
 
     # -- maintenance ----------------------------------------------------------------
 

@@ -205,6 +205,7 @@ class Signature(dict):
         if _id:
             opts["task_id"] = _id
         task_id = opts.setdefault("task_id", _uuid())
+        opts.setdefault("reply_to", self.app.thread_oid)
         for key, value in zip(_FREEZE_KEYS, (group_id, chord, group_index, root_id, parent_id)):
             if value is not None:
                 opts[key] = value

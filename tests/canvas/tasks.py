@@ -43,7 +43,7 @@ def fields(self: Any, *args: Any) -> dict[str, Any]:
     """The workflow fields of the request."""
     r = self.request
     return {"id": r.id, "group": r.group, "group_index": r.group_index, "root_id": r.root_id,
-            "parent_id": r.parent_id, "args": list(args)}
+            "parent_id": r.parent_id, "args": list(args), "nesting": r.replaced_task_nesting}
 
 
 @shared_task
@@ -79,6 +79,20 @@ def replace_with_group(self: Any) -> Any:
     from celery_compat import group
 
     return self.replace(group(add.s(1, 1), add.s(1, 2)))
+
+
+@shared_task(bind=True)
+def replace_with_chain(self: Any, x: int) -> Any:
+    """Replaced by ``add(x, 1) | fields()``: the caller gets the last step's value."""
+    return self.replace(add.s(x, 1) | fields.s())
+
+
+@shared_task(bind=True)
+def replace_with_chain_to_group(self: Any) -> Any:
+    """Replaced by a chain ending in a group: the caller gets the group's list."""
+    from celery_compat import group
+
+    return self.replace(add.s(1, 1) | group(add.s(1), add.s(2)))
 
 
 @shared_task

@@ -62,6 +62,9 @@ def test_c7_only_the_first_task_is_published_with_the_rest_embedded_reversed(app
     assert embedded[0]["options"]["task_id"] == r.id
     assert embedded[1]["options"]["task_id"] == r.parent.id
     assert payload["headers"]["id"] == r.parent.parent.id
+    # Frozen with reply_to, Celery's per-thread oid (also the message's reply_to property).
+    assert [s["options"]["reply_to"] for s in embedded] == [app.thread_oid] * 2
+    assert payload["properties"]["reply_to"] == app.thread_oid
     drain(app)
     assert r.get(timeout=1) == 6
     assert r.parent.get(timeout=1) == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -116,6 +117,49 @@ def test_replace_in_a_chain_and_in_a_chord(app: Celery) -> None:
     drain(app)
     assert r.get(timeout=1) == 102
     assert h.get(timeout=1) == 103
+
+
+def test_replace_by_a_chain_inside_a_chain_counts_the_nesting(app: Celery) -> None:
+    """As Celery: every task of the replacing chain and the rest of the caller's chain get nesting + 1."""
+    from tests.canvas.tasks import fields, replace_with_chain
+
+    r = (replace_with_chain.s(1) | fields.s()).delay()
+    plain = fields.delay()
+    drain(app)
+    last = r.get(timeout=1)
+    replaced = r.parent.get(timeout=1)
+    assert replaced["id"] == r.parent.id and replaced["args"] == [2] and replaced["nesting"] == 1
+    assert last["args"] == [replaced] and last["nesting"] == 1
+    assert plain.get(timeout=1)["nesting"] == 0
+
+
+def test_replace_by_a_chain_ending_in_a_group_gives_the_list(app: Celery) -> None:
+    from tests.canvas.tasks import replace_with_chain_to_group
+
+    r = replace_with_chain_to_group.delay()
+    drain(app)
+    assert r.get(timeout=1) == [3, 4]
+
+
+def test_on_replace_publishes_the_replacement_as_celery(app: Celery) -> None:
+    """An ``on_replace`` override that does not call super publishes nothing (Celery's hook does it)."""
+    from celery_compat import Task
+
+    seen: list[Any] = []
+
+    class Quiet(Task):
+        def on_replace(self, sig: Any) -> Any:
+            seen.append(sig)
+            return "kept"
+
+    @app.task(bind=True, base=Quiet, name="tests.canvas.quiet_replace")
+    def quiet(self: Any) -> Any:
+        return self.replace(add.s(1, 1))
+
+    r = quiet.delay()
+    drain(app)
+    assert [s.task for s in seen] == [add.name]
+    assert r.get(timeout=1) == "kept"
 
 
 def test_replace_eager(eager_app: Celery) -> None:
