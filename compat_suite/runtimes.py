@@ -83,6 +83,28 @@ def filesystem_reference() -> tuple[str, str, dict[str, Any]]:
     return "compatfs://", f"file://{root / 'results'}", options
 
 
+def close_app(app: Any) -> None:
+    """Close an app's broker pools and its result backend's connections.
+
+    A stopped runtime must not leave Redis sockets to the garbage collector
+    (``ResourceWarning`` in whichever scenario runs next).
+    """
+    # Real Celery keeps a Redis backend per thread (not thread safe): only
+    # this thread's can be closed here; the worker threads' sockets are left
+    # to the collector (conftest ignores their ResourceWarning).
+    backend = getattr(app, "_backend", None)
+    try:
+        consumer = getattr(backend, "result_consumer", None)
+        if consumer is not None and hasattr(consumer, "stop"):
+            consumer.stop()
+        client = getattr(backend, "__dict__", {}).get("client")
+        if client is not None and hasattr(client, "connection_pool"):
+            client.connection_pool.disconnect()
+    finally:
+        if hasattr(app, "close"):
+            app.close()
+
+
 class Runtime:
     """An implementation's app, zoo, modules and running worker."""
 
@@ -93,6 +115,8 @@ class Runtime:
         self.stack = ExitStack()
         self.app: Any = None
         self.t: SimpleNamespace = SimpleNamespace()
+        #: every app made, closed at stop
+        self.apps: list[Any] = []
 
     # -- what scenarios use ----------------------------------------------
     def q(self, name: str) -> str:
@@ -123,6 +147,7 @@ class Runtime:
     def make_app(self, **conf: Any) -> tuple[Any, SimpleNamespace]:
         """A second app with the zoo (for eager mode and the like); no worker."""
         app = self.new_app()
+        self.apps.append(app)
         app.conf.update(self.base_conf())
         app.conf.update(conf)
         tasks = zoo.register(app, self)
@@ -173,6 +198,8 @@ class Runtime:
 
     def stop(self) -> None:
         self.stack.close()
+        for app in self.apps:
+            close_app(app)
 
 
 class CeleryRuntime(Runtime):

@@ -50,7 +50,7 @@ def test_failure_crosses_over_with_its_type(wire, publisher, executor):
 def test_retry_crosses_over(wire, publisher, executor):
     pub, run = getattr(wire, publisher), getattr(wire, executor)
     k = f"wire-retry-{publisher}-{time.time_ns()}"
-    r = pub.t.retry_then_ok.apply_async((k, 2), queue=run.q("default"))
+    r = pub.t.retry_slow.apply_async((k, 2), queue=run.q("default"))
     both = read_by_both(wire, r.id)
     assert both == {"celery": ("SUCCESS", ("returned", 2)), "compat": ("SUCCESS", ("returned", 2))}
     assert NOTES[k] == [0, 1, 2]
