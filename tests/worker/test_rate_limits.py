@@ -181,6 +181,15 @@ def test_rate_limit_command_from_our_client_and_from_real_celery(
     assert add.delay(3, 3).get(timeout=30) == 6  # other tasks are not held back
     assert runs[1].state == "PENDING" and [v for _, v in starts(path)] == ["0"]
 
+    # A held request that is revoked never runs, even once the limit goes.
+    runs[1].revoke()
+    assert runs[1].state == "REVOKED"
+    app.control.rate_limit(five_per_second.name, None, destination=dest, reply=True, timeout=2)
+    wait_until("the revoked request discarded", lambda: "Discarding revoked task" in worker.output(), 30)
+    assert add.delay(4, 4).get(timeout=30) == 8
+    assert [v for _, v in starts(path)] == ["0"]
+    assert not Message.objects.filter(task_id=runs[1].id).exists()
+
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
