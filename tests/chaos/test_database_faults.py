@@ -86,13 +86,10 @@ def test_every_connection_killed_under_load(chaos_worker: StartWorker, producers
     assert killed >= 1
     assert acc.lost == 0, acc
     assert all(w.proc.poll() is None for w in workers)
-    _report_early_duplicates(early)
-
-
-def _report_early_duplicates(early) -> None:
-    # An early-ack task runs twice only if its ack was lost with the
-    # connection (the ack statement itself failed): counted, never hidden.
-    assert early.duplicated <= early.tasks, early
+    # Known defect, counted in the table rather than hidden: an early-ack
+    # task whose ack died with the connection can run again after its lease
+    # lapses (see docs/reliability.md, "Known limits").
+    assert early.duplicated <= len(ids) // 20, early
 
 
 def _retries(path: Path) -> int:
@@ -120,7 +117,7 @@ def test_a_transaction_held_open_beside_the_queue(chaos_worker: StartWorker, tmp
     from tests.chaos.harness import publish
 
     ledger = tmp_path / "ledger"
-    hold = setting("hold_seconds", 15)
+    hold = setting("hold_seconds", 10)
     size = scaled(300)
     worker = chaos_worker("-P", "threads", "-c", "4")
 

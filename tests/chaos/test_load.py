@@ -1,6 +1,6 @@
 """Many tasks from four producer processes through two workers: none lost, none twice.
 
-``CHAOS_LOAD_TASKS`` sets the number (default ``2000 × CHAOS_SCALE``; the
+``CHAOS_LOAD_TASKS`` sets the number (default ``1000 × CHAOS_SCALE``; the
 issue's full run is ``CHAOS_LOAD_TASKS=200000``). Worker memory is sampled
 once the workers are warm and again at the end (main process plus pool).
 """
@@ -41,7 +41,7 @@ def _rss(worker) -> int:
 
 
 def test_many_tasks_four_producers_two_workers(chaos_worker: StartWorker, producers, tmp_path: Path) -> None:
-    total = int(os.environ.get("CHAOS_LOAD_TASKS", scaled(2000)))
+    total = int(os.environ.get("CHAOS_LOAD_TASKS", scaled(1000)))
     ledger = tmp_path / "ledger"
     concurrency = os.environ.get("CHAOS_LOAD_CONCURRENCY", "2")
     workers = [chaos_worker("-P", "prefork", "-c", concurrency, ready=False) for _ in range(2)]

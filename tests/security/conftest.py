@@ -20,3 +20,19 @@ def connection_factory() -> Iterator[Callable[..., Connection]]:
     yield make
     for conn in opened:
         conn.release()
+
+
+@pytest.fixture
+def app() -> Iterator[Any]:
+    """A celery_compat app on the test database, with the fuzz tasks."""
+    import tests.fuzz.tasks  # noqa: F401  registers the shared tasks
+    from celery_compat import Celery, _state
+
+    previous = getattr(_state._tls, "current_app", None)
+    app = Celery("tests.security")
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.conf.worker_hijack_root_logger = False
+    app.finalize()
+    yield app
+    app.close()
+    _state._tls.current_app = previous
