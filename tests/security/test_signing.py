@@ -125,3 +125,24 @@ def test_a_consumer_without_signing_still_reads_signed_messages(connection_facto
 def test_bad_signing_options_fail_at_connect(options: dict[str, Any]) -> None:
     with pytest.raises(ImproperlyConfigured, match=next(iter(options))):
         Connection("django://", transport_options=options).connect()
+
+
+@pytest.mark.parametrize("signs", [True, False], ids=["signing", "not-signing"])
+def test_real_celery_publishing_through_django_transport(connection_factory: Factory, signs: bool) -> None:
+    import kombu_transport_django  # noqa: F401  registers django://
+    from celery import Celery as RealCelery
+
+    real = RealCelery("real", broker="django://", set_as_current=False)
+    real.conf.broker_transport_options = {"sign_messages": signs}
+    try:
+        real.send_task("proj.tasks.add", (2, 2), task_id="real-1")
+    finally:
+        real.close()
+
+    consumer = connection_factory(sign_messages=True)
+    got = drain(consumer, "celery")
+    if signs:
+        assert got == [[[2, 2], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]]
+    else:
+        assert got == []
+        assert Message.objects.dead().get(task_id="real-1").dead_reason.startswith("unsigned message refused")
