@@ -178,3 +178,15 @@ def test_rerun_refuses_rows_it_cannot_rebuild(app: Celery, admin_client: Any) ->
     assert "task t-bare was stored without its name and arguments: set CELERY_RESULT_EXTENDED = True" in page
     assert "cannot be read back" in page
     assert not Message.objects.exists()
+
+
+def test_deleting_results_needs_delete_permission(app: Celery, staff_client: Any) -> None:
+    app.backend.store_result("t-delete", 1, states.SUCCESS)
+    row = TaskResult.objects.get(task_id="t-delete")
+    form = {"action": "delete_selected", "_selected_action": [str(row.pk)], "post": "yes"}
+
+    staff_client("celery_compat.view_taskresult", "celery_compat.change_taskresult").post(RESULTS_URL, form)
+    assert TaskResult.objects.filter(pk=row.pk).exists()
+
+    staff_client("celery_compat.view_taskresult", "celery_compat.delete_taskresult").post(RESULTS_URL, form)
+    assert not TaskResult.objects.filter(pk=row.pk).exists()
