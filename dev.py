@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The README's two commands, on a machine that has nothing but Python.
 
-    python3 dev.py demo   # the example project on SQLite: a worker and tasks
+    python3 dev.py demo   # the example project on SQLite: runworker -B and a workload
     python3 dev.py test   # the test suite on SQLite (DATABASE_URL picks another)
     python3 dev.py docs   # regenerate docs/configuration.md from the code
 
