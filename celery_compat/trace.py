@@ -8,6 +8,7 @@ stored → ``task_success``/``task_failure``/``task_retry`` → ``after_return``
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -237,25 +238,41 @@ def _call_errbacks(task: Task, ctx: Any, exc: BaseException, einfo: ExceptionInf
     for errback in ctx.errbacks or ():
         sig = _signature(app, errback)
         target = app.tasks.get(sig.task) if hasattr(app.tasks, "get") else None
-        if target is not None and _is_new_style(target):
-            # New-style errback: called in the worker, with the request.
+        if target is not None and _is_new_style(target, sig):
+            # New-style errback: called in the worker, with the request (and its own partial args).
             try:
-                target(ctx, exc, einfo.traceback)
+                sig(ctx, exc, einfo.traceback)
             except Exception:
                 logger.exception("Errback %s raised", sig.task)
         else:
             _dispatch(ctx, sig, (ctx.id,), {"parent_id": ctx.id, "root_id": ctx.root_id or ctx.id})
 
 
-def _is_new_style(task: Any) -> bool:
-    try:
-        params = list(inspect.signature(task.run).parameters.values())
-    except (TypeError, ValueError):
+def _is_new_style(task: Any, sig: Any = None) -> bool:
+    """Whether an errback is called ``errback(request, exc, traceback)`` in the worker, as Celery 5.7 decides.
+
+    Only a task made by the decorator without ``bind=True`` can be (Celery
+    looks at the function's ``__header__``, which class-based tasks lack
+    and bound ones have as a partial); then it is one whose function takes
+    more than one argument, after a mutable signature's own arguments are
+    bound from the left. Otherwise it is old-style: applied with the
+    failed task's id.
+    """
+    run = type(task).__dict__.get("run")
+    if not getattr(type(task), "_decorated", False) or not isinstance(run, staticmethod):
         return False
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) > 1
+    fun = run.__func__
+    if sig is not None and not sig.immutable and (sig.args or sig.kwargs):
+        try:
+            return _arity_greater(functools.partial(fun, *sig.args, **sig.kwargs), 1)
+        except (TypeError, ValueError):
+            pass
+    return _arity_greater(fun, 1)
+
+
+def _arity_greater(fun: Any, n: int) -> bool:
+    spec = inspect.getfullargspec(fun)
+    return bool(spec.varargs) or len(spec.args) > n
 
 
 def format_exc(exc: BaseException) -> str:

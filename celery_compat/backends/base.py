@@ -467,8 +467,8 @@ class BaseBackend:
                 sig = maybe_signature(errback, app=app)
                 task = app.tasks.get(sig.task)
                 try:
-                    if task is not None and _is_new_style(task):
-                        self._run_chord_errback(task, request, exc, None)
+                    if task is not None and _is_new_style(task, sig):
+                        self._run_chord_errback(sig, request, exc, None)
                     else:
                         self._run_chord_errback(sig.apply_async, (target.id,))
                 except Exception:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import copy
-import itertools
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .signature import Signature, _root, _sigs, _uuid, maybe_signature
 
@@ -185,6 +184,16 @@ class chain(_TaskList):
 _chain = chain
 
 
+def _fxrange(start: float, stop: float | None, step: float) -> Iterator[float]:
+    value = start * 1.0
+    while True:
+        if not stop or value <= stop:
+            yield value
+            value += step
+        else:
+            yield value - step
+
+
 def _eager_value(result: Any) -> Any:
     """The value of an eager result (or group of them); raises its exception."""
     from ..resultset import ResultSet
@@ -228,21 +237,23 @@ class group(_TaskList):
             self.tasks[0].link(callback)
         return callback
 
-    def link_error(self, errback: Any) -> Any:
-        """Link an immutable clone of ``errback`` to every task."""
-        errback = maybe_signature(errback, app=self._app).clone().set(immutable=True)
-        for task in self.tasks:
-            task.link_error(errback)
-        return errback
+    def link_error(self, errback: Any) -> tuple[Any, ...]:
+        """Link a clone of ``errback`` to every task; returns the clones, as Celery.
+
+        The clones keep ``errback``'s mutability: an old-style errback gets
+        the failed task's id.
+        """
+        errback = maybe_signature(errback, app=self._app)
+        return tuple(task.link_error(errback.clone()) for task in self.tasks)
 
     def skew(self, start: float = 1.0, stop: float | None = None, step: float = 1.0) -> group:
-        """Give the tasks growing countdowns: ``start``, ``start + step``… (up to ``stop``)."""
-        values = itertools.count(start, step)
+        """Give the tasks growing countdowns (floats): ``start``, ``start + step``…
+
+        Past ``stop`` the last value not over it repeats, as Celery's ``fxrange``.
+        """
+        values = _fxrange(start, stop, step)
         for task in self.tasks:
-            value = next(values)
-            if stop is not None and value > stop:
-                value = stop
-            task.set(countdown=value)
+            task.set(countdown=next(values))
         return self
 
     def __or__(self, other: Any) -> Any:

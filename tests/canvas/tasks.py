@@ -64,6 +64,14 @@ def errback_old(task_id: str) -> str:
     return task_id
 
 
+@shared_task
+def errback_to_file(task_id: str, path: str) -> str:
+    """Old-style errback: appends the failed task's id to ``path``."""
+    with open(path, "a") as fh:
+        fh.write(f"{task_id}\n")
+    return task_id
+
+
 ERRBACKS: list[tuple[str, str, str]] = []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from celery_compat import Celery, group
@@ -58,12 +60,26 @@ def test_g5_link_options_and_skew(app: Celery) -> None:
         group(add.s(1, 1)).apply_async(link_error=add.s(1))
     g = group(add.s(1, 1), add.s(2, 2))
     g.link(add.s(10))
-    g.link_error(add.s(20))
+    # As Celery: one clone per task, mutable (an old-style errback gets the task id).
+    clones = g.link_error(add.s(20))
     assert g.tasks[0].options["link"] == [add.si(10)]
     assert "link" not in g.tasks[1].options
-    assert [t.options["link_error"] for t in g.tasks] == [[add.si(20)], [add.si(20)]]
+    assert [t.options["link_error"] for t in g.tasks] == [[add.s(20)], [add.s(20)]]
+    assert clones == (add.s(20), add.s(20)) and clones[0] is not clones[1]
     g = group(add.s(1, 1), add.s(2, 2), add.s(3, 3)).skew(start=1, step=10)
-    assert [t.options["countdown"] for t in g.tasks] == [1, 11, 21]
+    assert [t.options["countdown"] for t in g.tasks] == [1.0, 11.0, 21.0]
+    g = group(add.s(1, 1), add.s(2, 2), add.s(3, 3), add.s(4, 4)).skew(start=1, stop=10, step=4)
+    assert [t.options["countdown"] for t in g.tasks] == [1.0, 5.0, 9.0, 9.0]  # Celery's fxrange
+
+
+def test_g5_group_link_error_calls_an_old_style_errback_with_the_failed_id(app: Celery, tmp_path: Path) -> None:
+    from tests.canvas.tasks import errback_to_file
+
+    g = group(add.s(1, 1), boom.s())
+    g.link_error(errback_to_file.s(str(tmp_path / "errbacks")))
+    r = g.delay()
+    drain(app)
+    assert (tmp_path / "errbacks").read_text().splitlines() == [r.results[1].id]
 
 
 def test_group_partial_args_go_to_every_task(app: Celery) -> None:
