@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from .._state import get_current_app
 from .signature import Signature, _root, _sigs, _uuid, maybe_signature
 
 if TYPE_CHECKING:
@@ -16,6 +17,23 @@ if TYPE_CHECKING:
 
 class _Workflow(Signature):
     """A signature made of signatures: its clone is deep (the inner signatures are copied too)."""
+
+    @property
+    def app(self) -> Celery:
+        """Its own app, else its first task's (as Celery: ``chain(t.s(), …)`` of another app's tasks
+        runs with that app's settings), else the current one."""
+        if self._app is not None:
+            return self._app
+        first = self._first()
+        if first is not None:
+            found = first.app if isinstance(first, _Workflow) else first._app
+            if found is not None:
+                return found
+        return get_current_app()
+
+    def _first(self) -> Signature | None:
+        tasks = self.tasks  # type: ignore[attr-defined]
+        return tasks[0] if tasks else None
 
     def clone(self, args: Any = None, kwargs: Any = None, **opts: Any) -> Any:
         """A deep copy, with partial ``args`` prepended and options merged."""
@@ -349,6 +367,10 @@ class chord(_Workflow):
         sig = chord(header, kwargs.pop("body", None), args=d.get("args"), kwargs=kwargs, app=app,
                     **(d.get("options") or {}))
         return sig
+
+    def _first(self) -> Signature | None:
+        tasks = self.header.tasks
+        return tasks[0] if tasks else self.body
 
     @property
     def header(self) -> group:

@@ -76,6 +76,33 @@ def test_from_dict_of_each_class_and_copies_keep_the_class(app: Celery) -> None:
     assert type(chord([add.s(1, 1)], tsum.s()).clone()) is chord
 
 
+def test_workflows_take_the_app_of_their_first_task(app: Celery) -> None:
+    """As Celery: a workflow of another (not current) app's tasks runs with that app's settings."""
+    from celery_compat.result import EagerResult, GroupResult
+
+    other = Celery("other", broker="django://", backend="django-db", set_as_current=False)
+    other.conf.task_always_eager = True
+
+    @other.task(name="other.add")
+    def oadd(x: int, y: int) -> int:
+        return x + y
+
+    @other.task(name="other.tsum")
+    def otsum(xs: list[int]) -> int:
+        return sum(xs)
+
+    try:
+        r = chain(oadd.s(1, 1), oadd.s(2)).delay()
+        assert isinstance(r, EagerResult) and r.get() == 4
+        g = group(oadd.s(1, 1), oadd.s(2, 2)).delay()
+        assert isinstance(g, GroupResult) and all(isinstance(x, EagerResult) for x in g.results)
+        assert chord([oadd.s(1, 1), oadd.s(2, 2)], otsum.s()).delay().get() == 6
+        assert chord([], otsum.s()).app is other
+        assert chain(oadd.s(1, 1)).app is other and chain(add.s(1, 1)).app is app
+    finally:
+        other.close()
+
+
 def test_clone_is_deep_and_freeze_fixes_ids(app: Celery) -> None:
     c = chain(add.s(1), add.s(2))
     copy_ = c.clone()
