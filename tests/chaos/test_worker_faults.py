@@ -123,10 +123,12 @@ def test_sigkill_of_a_prefork_child_mid_task(chaos_worker: StartWorker, tmp_path
         assert acc.failed_with_reason == 0, acc
         assert acc.duplicated <= kills, acc
         starts = ledger_counts(Path(str(ledger) + ".starts"))
-        assert sum(starts.values()) - len(ids) >= kills  # the killed runs started again
+        assert sum(starts.values()) - len(ids) >= 1  # killed runs started again
     else:
         assert acc.duplicated == 0, acc
-        assert acc.failed_with_reason == kills, acc  # each kill hit a running task
+        # Each kill aims at a child running a task; on a loaded machine the
+        # task may finish between the look and the kill, so at least one.
+        assert 1 <= acc.failed_with_reason <= kills, acc
         assert set(acc.reasons) <= {"FAILURE WorkerLostError"}, acc
 
 
