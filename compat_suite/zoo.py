@@ -68,6 +68,12 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
         note(key, self.request.retries)
         raise self.retry(exc=MyErr("flaky"), countdown=0.2)
 
+    @task(name="zoo.flaky_later", bind=True, max_retries=2)
+    def flaky_later(self, key):
+        # eager mode ignores the countdown: three runs at once, not in 2 minutes
+        note(key, self.request.retries)
+        raise self.retry(exc=MyErr("flaky"), countdown=60)
+
     @task(name="zoo.retry_noexc", bind=True, max_retries=1)
     def retry_noexc(self, key):
         note(key, self.request.retries)
@@ -254,7 +260,8 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
     @task(name="zoo.handled", bind=True, base=Handlers, max_retries=1)
     def handled(self, key, fail):
         if fail and self.request.retries == 0:
-            raise self.retry(exc=MyErr("handled"), countdown=0.1)
+            # the re-run must not start before this run's on_retry returned
+            raise self.retry(exc=MyErr("handled"), countdown=1.0)
         if fail:
             raise MyErr("handled")
         return "ok"
@@ -339,6 +346,14 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
         add.delay(1, 1)
         rt.celery.group(add.s(2, 2), add.s(3, 3)).delay()
         return "spawned"
+
+    # -- §1-3 canvas -------------------------------------------------------------
+
+    @task(name="zoo.collect")
+    def collect(values, key):
+        """A chord body that notes each run: ``NOTES[key]`` has one entry per execution."""
+        note(key, values)
+        return values
 
     for name, value in list(locals().items()):
         if hasattr(value, "apply_async"):
