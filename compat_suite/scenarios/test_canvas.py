@@ -95,3 +95,96 @@ def test_h3_chord_header_failure_fails_the_body(impl):
     e = r.get(propagate=False, timeout=15)
     time.sleep(0.3)
     impl.check([r.state, exc(e)[0], NOTES.get(k, [])], ["FAILURE", "exceptions.ChordError", []])
+
+
+# -- C6, C7, G5, H4, eager canvas ---------------------------------------------
+
+
+def test_c6_group_then_group_is_a_chord_with_a_group_body(impl):
+    c, t = impl.celery, impl.t
+    r = (c.group(t.add.s(1, 1), t.add.s(2, 2)) | c.group(t.tsum.s(), t.tsum.s())).delay()
+    # every body task gets the whole list: add(list, 10) fails with TypeError
+    bad = (c.group(t.add.s(1, 1), t.add.s(2, 2)) | c.group(t.add.s(10))).delay()
+    failed = bad.get(propagate=False, timeout=10)
+    impl.check([type(r).__name__, r.get(timeout=10), [exc(e)[0] for e in failed]],
+               ["GroupResult", [6, 6], ["TypeError"]])
+
+
+def test_c7_only_the_first_task_is_published_with_the_rest_embedded_reversed(impl):
+    import threading
+
+    t = impl.t
+    me = threading.get_ident()
+    sent = []
+
+    def on_publish(sender=None, body=None, headers=None, **kwargs):
+        if threading.get_ident() == me:  # not the worker's own publishes
+            sent.append((sender, headers["id"], body[2].get("chain")))
+
+    impl.signals.before_task_publish.connect(on_publish, weak=False)
+    try:
+        r = (t.add.s(1, 1) | t.add.s(2) | t.add.si(3, 3)).apply_async()
+    finally:
+        impl.signals.before_task_publish.disconnect(on_publish)
+    [(name, first_id, embedded)] = sent
+    roles = {r.id: "last", r.parent.id: "second", r.parent.parent.id: "first"}
+    shape = [[s["task"], list(s["args"]), s["immutable"], roles.get(s["options"].get("task_id")),
+              bool(s["options"].get("reply_to"))] for s in embedded]
+    impl.check([name, roles.get(first_id), shape, r.get(timeout=10)],
+               ["zoo.add", "first", [["zoo.add", [3, 3], True, "last", True],
+                                     ["zoo.add", [2], False, "second", True]], 6])
+
+
+def test_g5_group_link_options_and_skew(impl):
+    c, t = impl.celery, impl.t
+    refused = [raises(c.group(t.add.s(1, 1)).apply_async, link=t.add.s(1)),
+               raises(c.group(t.add.s(1, 1)).apply_async, link_error=t.add.s(1))]
+    g = c.group(t.add.s(1, 1), t.add.s(2, 2))
+    g.link(t.add.s(10))
+    clones = g.link_error(t.add.s(20))
+    links = [[[s["task"], list(s["args"]), s["immutable"]] for s in task.options.get(key, [])]
+             for key in ("link", "link_error") for task in g.tasks]
+    skewed = c.group(*[t.add.s(i, i) for i in range(4)]).skew(start=1, stop=10, step=4)
+    impl.check([refused, links, len(clones), [task.options["countdown"] for task in skewed.tasks]],
+               [[("raised", ("TypeError", ("Cannot add link to group: use a chord",))),
+                 ("raised", ("TypeError", ("Cannot add link to group: do that on individual tasks",)))],
+                [[["zoo.add", [10], True]], [], [["zoo.add", [20], False]], [["zoo.add", [20], False]]],
+                2, [1.0, 5.0, 9.0, 9.0]])
+
+
+def test_g5_group_link_error_gives_each_failed_task_id_to_an_old_style_errback(impl):
+    c, t = impl.celery, impl.t
+    k = f"g5e-{impl.name}-{time.time_ns()}"
+    g = c.group(t.add.s(1, 1), t.boom.s())
+    g.link_error(t.mark.s(k))  # old-style: mark(failed_task_id, k)
+    r = g.delay()
+    r.get(propagate=False, timeout=10)
+    ids_ = impl.wait_for("errback", lambda: [key for key in list(NOTES) if NOTES[key] == [k]])
+    impl.check([found == r.results[1].id for found in ids_], [True])
+
+
+def test_h4_chord_body_runs_once_when_header_tasks_finish_together(impl):
+    c, t = impl.celery, impl.t
+    k = f"h4-{impl.name}-{time.time_ns()}"
+    r = c.chord([t.add.s(i, 0) for i in range(20)], t.collect.s(k)).delay()
+    value = r.get(timeout=20)
+    time.sleep(0.5)  # a second body run would have noted by now
+    impl.check([value, NOTES.get(k, [])], [list(range(20)), [list(range(20))]])
+
+
+def test_eager_chain_failure_raises_out_of_delay(impl):
+    app, t = impl.make_app(task_always_eager=True, task_eager_propagates=False)
+    c = impl.celery
+    ok = c.chain(t.add.s(2, 2), t.add.s(4), t.add.si(10, 10)).delay()
+    impl.check([type(ok).__name__, ok.get(), ok.parent.get(),
+                raises(c.chain(t.add.s(1, 1), t.boom.si(), t.add.s(5)).delay),
+                raises(c.chord([t.add.s(1, 1), t.boom.s()], t.tsum.s()).delay)],
+               ["EagerResult", 20, 8, ("raised", ("compat_suite.errors.MyErr", ("boom", 42))),
+                ("raised", ("compat_suite.errors.MyErr", ("boom", 42)))])
+
+
+def test_eager_group_is_a_group_result_of_eager_results(impl):
+    app, t = impl.make_app(task_always_eager=True)
+    g = impl.celery.group(t.add.s(1, 1), t.add.s(2, 2)).delay()
+    impl.check([type(g).__name__, [type(r).__name__ for r in g.results], g.get(), g.completed_count()],
+               ["GroupResult", ["EagerResult", "EagerResult"], [2, 4], 2])
