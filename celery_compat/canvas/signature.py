@@ -252,6 +252,20 @@ class Signature(dict):
             return chain(self, other, app=self._app)
         return NotImplemented
 
+    def stamp(self, visitor: Any = None, append_stamps: bool = False, **headers: Any) -> None:
+        """Celery 5.3's stamping: not implemented here.
+
+        Raises:
+            NotImplementedError: always; pass ``headers={...}`` to ``apply_async`` (they reach
+                ``task.request.headers``), or set options with :meth:`set`.
+        """
+        raise NotImplementedError(
+            f"{self.task}.stamp(): signature stamping (Celery 5.3+ StampingVisitor) is not implemented by "
+            f"celery_compat; pass headers={{...}} to apply_async() instead (they reach task.request.headers)"
+        )
+
+    stamp_links = stamp
+
     def __invert__(self) -> Any:
         """``~sig``: apply and wait for the result."""
         return self.apply_async().get()

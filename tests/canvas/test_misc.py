@@ -250,3 +250,9 @@ def test_builtin_tasks_under_celerys_names(app: Celery) -> None:
 def test_eager_map_and_chunks(eager_app: Celery) -> None:
     assert add.starmap([(1, 2)]).delay().get() == [3]
     assert add.chunks([(1, 1), (2, 2), (3, 3)], 2).delay().get() == [[2, 4], [6]]
+
+
+def test_stamping_is_refused_with_a_clear_error(app: Celery) -> None:
+    for sig in (add.s(1, 1), chain(add.s(1, 1), add.s(2)), group(add.s(1, 1))):
+        with pytest.raises(NotImplementedError, match="stamping .* not implemented by celery_compat"):
+            sig.stamp(mystamp="x")
