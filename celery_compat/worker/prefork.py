@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .. import signals
 from ..exceptions import TimeLimitExceeded, WorkerLostError
 from .child import SOFT_TIMEOUT_SIGNAL, child_main, forget_parent_connections
-from .execution import Job
+from .execution import Job, close_old_connections
 from .forkserver import ForkServer, human_status
 from .pools import BasePool, retry_once_on_db_error
 
@@ -158,6 +158,11 @@ class PreforkPool(BasePool):
                 started = self.handler.on_start(request, child.pid)
             except Exception:
                 logger.exception("pool: could not start %r", request)
+                # A database error (the session was killed, the server
+                # restarted) leaves this thread's connection broken; close it
+                # so the give-back below and the next start reconnect,
+                # instead of failing on it for as long as the worker lives.
+                close_old_connections()
                 self.handler.abandon(request)
                 started = False
             with self._lock:
