@@ -58,7 +58,9 @@ def test_sigkill_of_the_worker_main_process(chaos_worker: StartWorker, tmp_path:
     ids = early + late
     wait_until("a quarter to run", lambda: executed(ids, ledger) >= len(ids) // 4, SETTLE_TIMEOUT,
                procs=[victim.proc, survivor.proc])
-    tokens = tokens_of(victim.pid)
+    # Kill it while it holds claimed messages (prefetched or running).
+    tokens = wait_until("the victim to hold messages", lambda: (t := tokens_of(victim.pid)) and held_by(t) and t,
+                        SETTLE_TIMEOUT, interval=0.02, procs=[victim.proc], log=victim.log)
     held = held_by(tokens)
 
     os.kill(victim.pid, signal.SIGKILL)
