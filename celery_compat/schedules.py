@@ -105,12 +105,13 @@ DAY_NAMES = {name: number for number, name in enumerate("sun mon tue wed thu fri
 UTC = timezone.utc
 
 
-class ParseException(ValueError):
+class ParseException(Exception):
     """Raised by :class:`crontab_parser` when the input can't be parsed.
 
-    Celery's is a bare ``Exception``; ours is also a ``ValueError``, so one
-    ``except ValueError`` catches every bad crontab string (``except
-    ParseException`` works as in Celery).
+    A bare ``Exception``, as Celery's: code written for Celery catches bad
+    crontab strings with ``except (ValueError, ParseException)`` (Celery
+    raises ``ValueError`` for bad values and ``ParseException`` for bad
+    syntax such as ``'1,,2'``), and so does ours.
     """
 
 
