@@ -7,6 +7,7 @@ Run with ``python -m pytest compat_suite`` (``pytest.ini`` collects only
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterator
 
 import pytest
@@ -83,6 +84,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # stopped worker's threads are closed by the garbage collector, in
     # whichever scenario runs then. Not a behaviour of either implementation.
     config.addinivalue_line("filterwarnings", "ignore:unclosed <socket:ResourceWarning")
+    # Their Django connections (through django://) are ended by
+    # _end_other_sessions before the test database is dropped.
+    config.addinivalue_line("filterwarnings", "ignore:<psycopg.Connection object .* was deleted while still open:ResourceWarning")
+    # The same for the collector running outside any test (session end).
+    warnings.filterwarnings("ignore", message="unclosed <socket", category=ResourceWarning)
+    warnings.filterwarnings("ignore", message="<psycopg.Connection object .* was deleted while still open",
+                            category=ResourceWarning)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
