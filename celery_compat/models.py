@@ -167,8 +167,50 @@ class TaskResultManager(ExpiringManager, models.Manager.from_queryset(TaskResult
         for name, value in (("date_started", date_started), ("parent_id", parent_id), ("root_id", root_id)):
             if value is not None:
                 update.append(name)
-        _upsert(self.model, obj, "task_id", update, using or router.db_for_write(self.model))
+        alias = using or router.db_for_write(self.model)
+        if status == states.SUCCESS:
+            _upsert(self.model, obj, "task_id", update, alias)
+        else:
+            self._store_unless_succeeded(obj, update, alias)
         return obj
+
+    def _store_unless_succeeded(self, obj: TaskResult, update: list[str], alias: str) -> None:
+        """Write ``obj`` unless its task already has a ``SUCCESS`` row.
+
+        A success is final, as in Celery's key-value backends (Redis…):
+        a retried task's re-run can finish before the first run has written
+        its ``RETRY`` state (``retry()`` publishes first, then stores), and
+        that late ``RETRY`` must not hide the result for ever. django-celery-
+        results lets the later write win here.
+
+        A guarded UPDATE, else an INSERT that ignores a conflict; if another
+        writer inserted the row in between, the guarded UPDATE runs again. A
+        concurrent ``SUCCESS`` (a plain upsert) wins in every interleaving.
+        """
+        manager = self.db_manager(alias)
+        for name in update:
+            field = self.model._meta.get_field(name)
+            setattr(obj, field.attname, field.pre_save(obj, add=False))
+        values = {name: getattr(obj, self.model._meta.get_field(name).attname) for name in update}
+        guarded = manager.filter(task_id=obj.task_id).exclude(status=states.SUCCESS)
+        if guarded.update(**values):
+            return
+        if _insert_ignoring_conflict(self.model, obj, alias):
+            return
+        guarded.update(**values)
+
+
+def _insert_ignoring_conflict(model: type[models.Model], obj: models.Model, using: str) -> bool:
+    """INSERT ``obj`` unless a row with one of its unique values exists; True if inserted."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, [obj])
+    with connections[using].cursor() as cursor:
+        inserted = 0
+        for sql, params in query.get_compiler(using=using).as_sql():
+            cursor.execute(sql, params)
+            inserted += max(cursor.rowcount, 0)
+    return inserted > 0
 
 
 

@@ -11,7 +11,9 @@ habits carry over:
   (the JSON-encoded argsrepr/kwargsrepr *strings*), ``worker``,
   ``periodic_task_name``, and also ``retries`` and ``queue``;
 - ``date_done`` changes on every write; ``date_started`` is set by STARTED;
-- a later write always wins, whatever the earlier state was.
+- a later write wins, except over ``SUCCESS``: a success is final, as in
+  Celery's key-value backends (a late ``RETRY`` write must not hide the
+  result of the re-run that already succeeded).
 
 Differences from django-celery-results: a row is decoded by its own
 ``content_type`` (checked against ``result_accept_content``) rather than by

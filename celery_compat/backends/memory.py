@@ -58,6 +58,8 @@ class MemoryBackend(RowFormat):
         now = timezone.now()
         with self._changed:
             previous = self._rows.get(task_id)
+            if previous is not None and previous.status == states.SUCCESS and state != states.SUCCESS:
+                return values["result"]  # a success is final, as in the database backend
             if values["date_started"] is None and previous is not None:
                 values["date_started"] = previous.date_started
             values["date_created"] = previous.date_created if previous is not None else now

@@ -42,6 +42,26 @@ def test_store_result_overwrites_every_field_but_the_creation_date() -> None:
     assert second.as_dict()["result"] == "2"
 
 
+def test_a_success_row_is_final_for_other_states() -> None:
+    TaskResult.objects.store_result("application/json", "utf-8", "t", "2", "SUCCESS", task_name="a")
+    for state in ("RETRY", "FAILURE", "STARTED", "REVOKED"):
+        TaskResult.objects.store_result("application/json", "utf-8", "t", "null", state)
+
+    row = TaskResult.objects.get(task_id="t")
+    assert (row.status, row.result, row.task_name) == ("SUCCESS", "2", "a")
+    assert TaskResult.objects.count() == 1
+
+
+def test_a_first_non_success_write_inserts_and_later_ones_update() -> None:
+    TaskResult.objects.store_result("application/json", "utf-8", "t", "null", "STARTED", worker="w1")
+    TaskResult.objects.store_result("application/json", "utf-8", "t", "{}", "RETRY", worker="w2")
+
+    row = TaskResult.objects.get(task_id="t")
+    assert (row.status, row.result, row.worker) == ("RETRY", "{}", "w2")
+    assert row.date_created is not None and row.date_done >= row.date_created
+    assert TaskResult.objects.count() == 1
+
+
 def test_delete_expired_deletes_old_rows_in_batches() -> None:
     for index in range(7):
         TaskResult.objects.store_result("application/json", "utf-8", f"old-{index}", "1", "SUCCESS")

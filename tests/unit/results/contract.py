@@ -141,16 +141,29 @@ class BackendContract:
 
     # -- overwriting ------------------------------------------------------------------------
 
-    def test_a_later_write_always_wins(self, backend: Any) -> None:
+    def test_a_later_write_wins_until_success(self, backend: Any) -> None:
+        backend.store_result("t-reuse", {"step": 1}, "PROGRESS")
+        backend.mark_as_failure("t-reuse", Boom("first"))
+        assert backend.get_state("t-reuse") == states.FAILURE
+
+        backend.store_result("t-reuse", {"step": 2}, "PROGRESS")
+        assert backend.get_task_meta("t-reuse")["result"] == {"step": 2}
+
         backend.mark_as_done("t-reuse", 2)
         backend.mark_as_done("t-reuse", 4)
         assert backend.get_result("t-reuse") == 4
 
-        backend.mark_as_failure("t-reuse", Boom("late"))
-        assert backend.get_state("t-reuse") == states.FAILURE
+    def test_a_success_is_not_overwritten_by_a_late_state(self, backend: Any) -> None:
+        # retry() publishes the re-run before it stores RETRY: a fast re-run's
+        # SUCCESS must survive the late RETRY (Celery's key-value backends agree).
+        backend.mark_as_done("t-final", 7)
+        backend.mark_as_retry("t-final", Boom("late retry"))
+        backend.mark_as_failure("t-final", Boom("late failure"))
+        backend.mark_as_revoked("t-final", "revoked")
+        backend.store_result("t-final", {"step": 1}, "PROGRESS")
 
-        backend.store_result("t-reuse", {"step": 1}, "PROGRESS")
-        assert backend.get_task_meta("t-reuse")["result"] == {"step": 1}
+        assert backend.get_state("t-final") == states.SUCCESS
+        assert backend.get_result("t-final") == 7
 
     def test_a_ready_handle_keeps_its_value_after_an_overwrite(self, app_factory: Callable[..., Any]) -> None:
         app = app_factory()
