@@ -32,6 +32,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, router, transaction
@@ -189,6 +190,11 @@ class DatabaseBackend(RowFormat):
         alias = router.db_for_write(self.ChordCounterModel)
         self._retrying(alias, self.ChordCounterModel._default_manager.using(alias).create,
                        group_id=header.id, sub_tasks=content, count=len(header.results))
+
+    def chord_publish_transaction(self) -> AbstractContextManager[Any]:
+        """One transaction for the counter and the header's messages when the broker shares the database."""
+        alias = router.db_for_write(self.ChordCounterModel)
+        return transaction.atomic(using=alias) if self._broker_on(alias) else nullcontext()
 
     def _chord_part_done(self, request: Any) -> Any:
         """Decrement the counter under ``SELECT ... FOR UPDATE``; at 0 delete it and return the header."""

@@ -462,8 +462,11 @@ class chord(_Workflow):
         header_result = body_result
         while header_result.parent is not None and header_result.id != header.id:
             header_result = header_result.parent
-        backend.apply_chord(header_result, sig.body)
-        header.apply_async(args, kwargs, **options)
+        # With django:// on the result database: the counter and every header
+        # message together or nothing (no counter left waiting for parts that were never sent).
+        with backend.chord_publish_transaction():
+            backend.apply_chord(header_result, sig.body)
+            header.apply_async(args, kwargs, **options)
         return body_result
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:

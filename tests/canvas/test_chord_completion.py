@@ -129,3 +129,24 @@ def test_other_broker_publishes_after_commit_and_a_failure_is_visible(app: Celer
     assert meta["status"] == states.FAILURE
     assert str(meta["result"]).startswith("Callback error: EncodeError(")
     assert not ChordCounter.objects.exists()
+
+
+def test_header_publish_failing_midway_leaves_no_counter_and_no_header_message(app: Celery) -> None:
+    """django:// on the result database: the counter and the header's messages are one transaction."""
+    sig = chord([add.s(1, 1), add.s(2, 2), add.s(3, 3)], tsum.s())
+    body_result = sig.freeze()
+    third = sig.tasks[2].id
+
+    def poison_third(sender: Any = None, headers: Any = None, **kwargs: Any) -> None:
+        if headers["id"] == third:
+            headers["poison"] = object()  # the serializer refuses it: this publish fails
+
+    before_task_publish.connect(poison_third, weak=False)
+    try:
+        with pytest.raises(TypeError):
+            sig.apply_async()
+    finally:
+        before_task_publish.disconnect(poison_third)
+    assert not ChordCounter.objects.exists()
+    assert not Message.objects.filter(queue="celery").exists()
+    assert app.AsyncResult(body_result.id).state == states.PENDING
