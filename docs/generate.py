@@ -45,7 +45,7 @@ NOTES = {
 
 #: Transport options whose default needs words, or that have no ``#:`` comment.
 OPTION_NOTES = {
-    "polling_interval": ("`1.0` on PostgreSQL with LISTEN/NOTIFY, else `0.1`",
+    "polling_interval": ("`1.0` on PostgreSQL with LISTEN/NOTIFY, else `0.05`",
                          "longest sleep between two empty polls, seconds"),
     "min_polling_interval": (None, "first sleep after activity, seconds; doubles up to `polling_interval`"),
 }
@@ -129,8 +129,14 @@ def option_comments() -> dict[str, str]:
                     while index >= 0 and lines[index].strip().startswith("#:"):
                         text.insert(0, lines[index].strip()[2:].strip())
                         index -= 1
-                    comments[stmt.target.id] = " ".join(text)
+                    comments[stmt.target.id] = rst_to_markdown(" ".join(text))
     return comments
+
+
+def rst_to_markdown(text: str) -> str:
+    """``code`` and :role:`target` from docstrings/comments, as Markdown code spans."""
+    text = re.sub(r":[a-z]+:`[.~]?([^`]+)`", r"`\1`", text)
+    return text.replace("``", "`")
 
 
 def render() -> str:

@@ -24,7 +24,7 @@ to ``INSTALLED_APPS`` and run ``migrate``.
 Transport Options
 =================
 * ``database`` (``"default"``): Django database alias of the queue tables.
-* ``polling_interval`` (1.0 on PostgreSQL with LISTEN, else 0.1): longest
+* ``polling_interval`` (1.0 on PostgreSQL with LISTEN, else 0.05): longest
   sleep between empty polls, seconds.
 * ``min_polling_interval`` (0.005): first sleep after activity; doubles up
   to ``polling_interval``.

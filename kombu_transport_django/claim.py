@@ -13,6 +13,7 @@ never locked while a task runs: the lease is a column, not a lock.
   writer at a time; taking the write lock up front means two consumers can
   never both read the same row as ready (the double delivery of kombu's old
   Django transport), and the busy timeout queues them instead of failing.
+  A plain read comes first, so an idle poll never takes the write lock.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def claim(
             cursor.execute(sql, [*lease_params, *select_params, limit])
             rows = cursor.fetchall()
     elif connection.vendor == "sqlite":
+        if not connection.in_atomic_block and not _sqlite_any_ready(connection, table, where, select_params):
+            return []
         sql = (
             f"UPDATE {table} SET {set_sql} WHERE id IN ("
             f"SELECT id FROM {table} WHERE {where} ORDER BY {order} LIMIT %s"
@@ -122,6 +125,13 @@ def claim(
     claimed = [ClaimedRow(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
     # RETURNING gives no order; the callers deliver in queue order.
     return claimed
+
+
+def _sqlite_any_ready(connection: BaseDatabaseWrapper, table: str, where: str, params: list[Any]) -> bool:
+    """A read first: an idle poll then takes no write lock (WAL readers never wait)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", params)
+        return cursor.fetchone() is not None
 
 
 def _sqlite_immediate(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[Any]:

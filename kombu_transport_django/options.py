@@ -18,7 +18,8 @@ class TransportOptions:
     database: str = "default"
     #: Longest sleep between two empty polls, in seconds. On PostgreSQL with
     #: LISTEN/NOTIFY this is only the safety net; elsewhere polling starts at
-    #: ``min_polling_interval`` after a message and doubles up to this.
+    #: ``min_polling_interval`` after a message and doubles up to this
+    #: (default 0.05 s without LISTEN).
     polling_interval: float | None = None
     min_polling_interval: float = 0.005
     #: A claimed message stays leased this long unless its consumer's

@@ -21,6 +21,10 @@ COLUMNS = (
     "created_at", "delivery_count", "task_id", "task_name", "dead_reason",
 )
 
+#: most rows in one INSERT: 11 parameters a row stays under SQLite's 32,766
+#: and PostgreSQL's 65,535 bound parameters
+BATCH_ROWS = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:

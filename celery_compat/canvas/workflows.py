@@ -315,11 +315,14 @@ class group(_TaskList):
         for key in ("group_id", "group_index", "chain"):
             options.pop(key, None)
         args = (*(args or ()), *sig.args)
-        for task in sig.tasks:
-            opts = dict(options, add_to_parent=False)
-            if producer is not None:
-                opts["producer"] = producer
-            task.apply_async(args, kwargs, **opts)
+        from ..bulk import publish_batch
+
+        with publish_batch(app, producer):  # django://: multi-row INSERTs
+            for task in sig.tasks:
+                opts = dict(options, add_to_parent=False)
+                if producer is not None:
+                    opts["producer"] = producer
+                task.apply_async(args, kwargs, **opts)
         if add_to_parent:
             from .._state import get_current_worker_task
 

@@ -27,6 +27,7 @@ from .control import ControlNode
 from .execution import Outcome, close_old_connections
 from .ratelimit import RateLimiter
 from .request import Request, custom_headers
+from .revoked import RevokedMirror
 
 if TYPE_CHECKING:
     from kombu.message import Message
@@ -60,6 +61,8 @@ class Consumer:
         #: rate limits (``Task.rate_limit``): requests waiting for a token
         self.limiter = RateLimiter(not worker.disable_rate_limits, max_extra=worker.prefetch_count)
         self.reset_rate_limits()
+        #: the Revoke table, mirrored: no query per task start
+        self.revokes = RevokedMirror()
         self._ready_sent = False
         #: bumped at each (re)connection: a request of an older one cannot be acked
         self.generation = 0
@@ -156,6 +159,7 @@ class Consumer:
             if qos is not None and qos.prev != qos.value:
                 qos.update()
             timeout = min(base, self.state.next_due_in(), self.limiter.next_in())
+            self.revokes.refresh(max_age=0.9)  # off the task path while idle
             try:
                 self.connection.drain_events(timeout=timeout)
             except socket.timeout:
@@ -300,10 +304,9 @@ class Consumer:
 
     def _revoked_in_backend(self, request: Request) -> bool:
         # revoke() persists a Revoke row (celery_compat.revokes), so a worker
-        # that missed the broadcast, or started after it, still knows.
-        from ..revokes import revoked_ids
-
-        return bool(revoked_ids([request.id]))
+        # that missed the broadcast, or started after it, still knows; read
+        # from an in-memory copy, not one query per task (.revoked).
+        return self.revokes.contains(request.id)
 
     def abandon(self, request: Request) -> None:
         """A pool could not start or settle ``request``: give its message back."""
