@@ -26,8 +26,10 @@ DIFFERENCES: dict[str, Difference] = {d.name: d for d in [
         "task-id-reuse-overwrites",
         "Key/value result backends (Redis, the reference's backend) refuse to overwrite a "
         "SUCCESS; the django-db backend, which celery_compat implements like "
-        "django-celery-results, overwrites it. Backend-dependent in Celery itself "
-        "(semantics §16 D1).",
+        "django-celery-results, lets a later SUCCESS replace it (a reused task id shows its "
+        "last success). Backend-dependent in Celery itself (semantics §16 D1). Other states "
+        "never replace a SUCCESS on either (a retry's late RETRY write must not hide its "
+        "re-run's success).",
         "scenarios/test_results.py::test_d1_task_id_reuse_last_result_on_database",
     ),
     Difference(
