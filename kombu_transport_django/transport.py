@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import logging
 import socket
-import threading
 from contextlib import contextmanager
 from time import monotonic
 from typing import Any, Iterator
@@ -85,7 +84,6 @@ class QoS(virtual.QoS):
         if not leases.ack(channel.options.database, _row_id(delivery_tag), channel.token):
             logger.warning("ack of tag=%s found no lease: it lapsed and was redelivered", delivery_tag)
         super().ack(delivery_tag)
-        channel.connection.capacity_freed.set()
 
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:
         channel = self.channel
@@ -100,7 +98,6 @@ class QoS(virtual.QoS):
                 token=channel.token,
             )
         self._quick_ack(delivery_tag)
-        channel.connection.capacity_freed.set()
 
     def restore_unacked(self) -> list[Any]:
         # Release our leases in place instead of re-publishing copies.
@@ -477,10 +474,6 @@ class Transport(virtual.Transport):
         self._heartbeat: leases.Heartbeat | None = None
         self._waiter: Poller | None = None
         self._queue_ttls: dict[str, tuple[float, int | None]] = {}
-        #: set by every ack/reject: a consumer held back by its prefetch
-        #: limit waits on this, not on NOTIFY/polling (no message is coming
-        #: to wake it; the slot it waits for is freed by an ack)
-        self.capacity_freed = threading.Event()
 
     def driver_version(self) -> str:
         return django.get_version()
@@ -570,16 +563,10 @@ class Transport(virtual.Transport):
         waiter = self.waiter
         while True:
             delivered = 0
-            throttled = False
             queues: list[str] = []
-            # Cleared before the checks: an ack from another thread after
-            # this point wakes the wait below.
-            self.capacity_freed.clear()
             for channel in list(self.channels):
                 if channel.closed:
                     continue
-                if channel._consumers and not channel.qos.can_consume():
-                    throttled = True
                 delivered += channel.claim_and_deliver()
                 queues.extend(channel._active_queues)
             if delivered:
@@ -589,13 +576,6 @@ class Transport(virtual.Transport):
             if remaining is not None and remaining <= 0:
                 raise socket.timeout()
             wait = waiter.maximum if remaining is None else min(remaining, waiter.maximum)
-            if throttled:
-                # Held back by the prefetch limit (prefork/threads pools ack
-                # from other threads): wake on the ack that frees a slot.
-                # Waiting on LISTEN here slept up to a second per batch on
-                # PostgreSQL, since no new message notifies.
-                self.capacity_freed.wait(wait)
-                continue
             if wait > 0.1 and queues:
                 due = claims.next_due(connections[self.options.database], queues, timezone.now())
                 if due is not None:
