@@ -34,7 +34,6 @@ from typing import Any, Callable, Iterable
 from django.db import connection
 
 from tests.conftest import ROOT
-from tests.helpers.e2e import wait_until  # noqa: F401  (re-exported for the chaos tests)
 
 RESULTS_DEFAULT = ROOT / "var" / "chaos-results.jsonl"
 
@@ -267,6 +266,24 @@ def consuming(hostname: str) -> bool:
     from kombu_transport_django.models import Queue
 
     return Queue.objects.filter(name=f"{hostname}.celery.pidbox").exists()
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.1,
+               procs: Iterable[subprocess.Popen] = (), log: Path | None = None) -> Any:
+    """Poll ``check`` until truthy; fail early (with the log) if a child exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        for proc in procs:
+            if proc.poll() is not None:
+                text = log.read_text()[-5000:] if log is not None and log.exists() else ""
+                raise AssertionError(f"while waiting for {what}: child exited rc={proc.returncode}\n{text}")
+        if time.monotonic() > deadline:
+            text = log.read_text()[-5000:] if log is not None and log.exists() else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{text}")
+        time.sleep(interval)
 
 
 def rss_kib(pid: int) -> int:

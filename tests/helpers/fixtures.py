@@ -2,8 +2,7 @@
 
 ``app_fixture`` builds a folder's ``app`` fixture (a celery_compat app on the
 test database with that folder's shared tasks); ``real_celery`` is a real
-Celery client on ``django://``; ``connection_factory`` opens ``django://``
-kombu connections with given transport options.
+Celery client on ``django://``.
 """
 
 from __future__ import annotations
@@ -53,21 +52,3 @@ def real_celery() -> Iterator[Any]:
     real.conf.update(broker_connection_retry_on_startup=True)
     yield real
     real.close()
-
-
-@pytest.fixture
-def connection_factory() -> Iterator[Callable[..., Any]]:
-    """``django://`` kombu connections with the given transport options, closed at teardown."""
-    from kombu import Connection
-
-    opened: list[Connection] = []
-
-    def make(**transport_options: Any) -> Connection:
-        conn = Connection("django://", transport_options=transport_options)
-        conn.connect()
-        opened.append(conn)
-        return conn
-
-    yield make
-    for conn in opened:
-        conn.release()

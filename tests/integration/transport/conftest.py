@@ -1,18 +1,32 @@
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 from kombu import Connection, Exchange, Producer, Queue
-
-from tests.helpers.fixtures import connection_factory  # noqa: F401  (fixture)
 
 # Every test here claims rows, and claims commit: no wrapping test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def conn(connection_factory: Callable[..., Connection]) -> Connection:  # noqa: F811
+def connection_factory() -> Iterator[Callable[..., Connection]]:
+    """``django://`` kombu connections, closed at teardown."""
+    opened: list[Connection] = []
+
+    def make(**transport_options: Any) -> Connection:
+        conn = Connection("django://", transport_options=transport_options)
+        conn.connect()
+        opened.append(conn)
+        return conn
+
+    yield make
+    for conn in opened:
+        conn.release()
+
+
+@pytest.fixture
+def conn(connection_factory: Callable[..., Connection]) -> Connection:
     return connection_factory()
 
 
