@@ -60,7 +60,8 @@ def queue_depth_conditions(now: Any) -> dict[str, Q]:
     return {
         "ready": Q(status=ready, available_at__lte=now),
         "scheduled": Q(status=ready, available_at__gt=now),
-        "leased": Q(status=Message.Status.LEASED),
+        # claimed by a worker: prefetched or running (acked at start: RUNNING)
+        "leased": Q(status__in=(Message.Status.LEASED, Message.Status.RUNNING)),
         "dead": Q(status=Message.Status.DEAD),
     }
 
@@ -124,7 +125,7 @@ class MessageStateFilter(admin.SimpleListFilter):
         if value == "future":
             return queryset.filter(status=Message.Status.READY, available_at__gt=now)
         if value == "running":
-            return queryset.filter(status=Message.Status.LEASED)
+            return queryset.filter(status__in=(Message.Status.LEASED, Message.Status.RUNNING))
         if value == "dead":
             return queryset.filter(status=Message.Status.DEAD)
         return queryset
@@ -211,7 +212,8 @@ class MessageAdmin(ReadOnlyAdmin):
     def state(self, obj: Message) -> str:
         if obj.status == Message.Status.READY and obj.available_at > timezone.now():
             return "future"
-        return {Message.Status.READY: "pending", Message.Status.LEASED: "running"}.get(obj.status, "dead")
+        return {Message.Status.READY: "pending", Message.Status.LEASED: "running",
+                Message.Status.RUNNING: "running"}.get(obj.status, "dead")
 
     @admin.display(description="payload")
     def decoded_payload(self, obj: Message) -> str:

@@ -7,6 +7,16 @@ dies the lease lapses and :func:`reap` puts the row back in its queue (or sets
 it aside as dead after ``max_redeliveries``). Every statement checks the
 owner, so a consumer that lost its lease can never ack or release a row that
 another consumer now holds.
+
+An early ack (Celery's default, ``acks_late=False``) does not delete the row:
+:func:`start` marks it ``RUNNING`` and leases it to the worker *process*
+(:func:`process_token`), not to the consuming channel, so a reconnect (new
+channel, new token) neither gives it back nor lets it lapse; :func:`finish`
+deletes it when the run ends. If the process dies first, the lease lapses
+and :func:`reap` keeps the row as dead with ``WorkerLostError`` as its reason
+and sends :data:`~kombu_transport_django.signals.running_lost`, so the run is
+recorded as failed instead of vanishing (the message was acked: it is never
+delivered again).
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ import logging
 import os
 import socket
 import threading
+import time
+import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
 from django.db import DatabaseError, OperationalError, connections, transaction
@@ -25,6 +37,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from .models import Binding, Consumer, Message, Queue
+from .signals import LostRun, running_lost
 
 if TYPE_CHECKING:
     from .options import TransportOptions
@@ -34,6 +47,35 @@ logger = logging.getLogger(__name__)
 READY = Message.Status.READY
 LEASED = Message.Status.LEASED
 DEAD = Message.Status.DEAD
+RUNNING = Message.Status.RUNNING
+
+_process_token: tuple[int, str] | None = None
+_process_token_lock = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    global _process_token_lock
+    _process_token_lock = threading.Lock()  # a lock held by a parent's thread at fork time stays held
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
+def process_token() -> str:
+    """This process's lease owner for ``RUNNING`` rows (new after a fork)."""
+    global _process_token
+    pid = os.getpid()
+    token = _process_token
+    if token is None or token[0] != pid:
+        # Pool threads start their first tasks at the same moment: without
+        # the lock each could make its own token, and the rows started under
+        # a token that lost the race were never deleted (finish() matches the
+        # token) nor renewed.
+        with _process_token_lock:
+            token = _process_token
+            if token is None or token[0] != pid:
+                token = _process_token = (pid, f"run:{pid}:{uuid.uuid4().hex[:16]}@{socket.gethostname()}"[:64])
+    return token[1]
 
 
 #: errors a deadlock victim or lock-wait timeout raises (MySQL/MariaDB
@@ -67,13 +109,147 @@ def ack(using: str, row_id: int, token: str) -> bool:
     return False
 
 
+def _execute(using: str, sql: str, params: list[Any], what: str) -> int:
+    """One guarded statement in autocommit; a deadlock victim runs again."""
+    connection = connections[using]
+    for attempt in range(3):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.rowcount
+        except OperationalError as exc:
+            if attempt == 2 or connection.in_atomic_block or not _is_lock_conflict(exc):
+                raise
+            logger.warning("%s hit a lock conflict (%s); retrying", what, exc)
+    return 0
+
+
+def start(options: TransportOptions, row_id: int, token: str) -> bool:
+    """Early ack of a message about to run: ``RUNNING``, leased to this process.
+
+    False if ``token`` no longer holds the lease (it lapsed, or the
+    consumer gave it back at a reconnect): another consumer has or will
+    have the message, so the caller must not run it. One UPDATE in place
+    of the DELETE a plain ack costs.
+    """
+    using = options.database
+    table = connections[using].ops.quote_name(Message._meta.db_table)
+    keeper = RunningKeeper.get(options)
+    keeper.add(row_id)  # before the UPDATE: renewed from the moment it may commit
+    try:
+        started = _execute(
+            using,
+            f"UPDATE {table} SET status = %s, lease_owner = %s WHERE id = %s AND lease_owner = %s AND status = %s",
+            [int(RUNNING), process_token(), row_id, token, int(LEASED)],
+            f"start id={row_id}",
+        ) == 1
+    except BaseException:
+        keeper.discard(row_id)
+        raise
+    if not started:
+        keeper.discard(row_id)
+    return started
+
+
+def finish(using: str, row_id: int) -> bool:
+    """The run of a started message ended: delete its row (False if reaped meanwhile)."""
+    table = connections[using].ops.quote_name(Message._meta.db_table)
+    done = _execute(
+        using,
+        f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s AND status = %s",
+        [row_id, process_token(), int(RUNNING)],
+        f"finish id={row_id}",
+    ) == 1
+    RunningKeeper.forget(row_id)
+    if not done:
+        # Reaped while it still ran (this process could not renew its lease
+        # for lease_seconds: a database outage): the run did end here, so the
+        # dead row's WorkerLostError is wrong. Its result is the run's own.
+        Message.objects.using(using).filter(
+            id=row_id, status=DEAD, dead_reason__startswith="WorkerLostError:"
+        ).delete()
+    return done
+
+
+class RunningKeeper:
+    """Renews the leases of the messages this process started, one thread a process.
+
+    Not the consuming connection's :class:`Heartbeat`: that one stops when
+    the connection closes, and a worker reconnecting after a database
+    outage keeps running the tasks it started meanwhile. It idles (no
+    query) while nothing runs.
+    """
+
+    _instance: RunningKeeper | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, options: TransportOptions) -> None:
+        self.options = options
+        self._pid = os.getpid()
+        self._ids: set[int] = set()
+        self._ids_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="django-kombu-running", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def get(cls, options: TransportOptions) -> RunningKeeper:
+        with cls._lock:
+            keeper = cls._instance
+            if keeper is None or keeper._pid != os.getpid() or not keeper._thread.is_alive():
+                keeper = cls._instance = cls(options)
+            return keeper
+
+    @classmethod
+    def forget(cls, row_id: int) -> None:
+        keeper = cls._instance
+        if keeper is not None:
+            keeper.discard(row_id)
+
+    def add(self, row_id: int) -> None:
+        with self._ids_lock:
+            self._ids.add(row_id)
+
+    def discard(self, row_id: int) -> None:
+        with self._ids_lock:
+            self._ids.discard(row_id)
+
+    def _run(self) -> None:
+        using = self.options.database
+        interval = self.options.heartbeat_interval
+        while True:
+            time.sleep(interval)
+            with self._ids_lock:
+                ids = list(self._ids)
+            if not ids:
+                continue
+            try:
+                until = timezone.now() + dt.timedelta(seconds=self.options.lease_seconds)
+                renew_running(using, ids, until)
+            except DatabaseError as exc:
+                logger.warning("renewing started messages failed (%s); retrying in %ss", exc, interval)
+            except Exception:
+                logger.exception("renewing started messages failed; retrying in %ss", interval)
+            finally:
+                # No session held between beats: this thread never stops, and
+                # an idle session would keep its database from being dropped.
+                connections[using].close()
+
+
 def release(using: str, row_id: int, token: str) -> bool:
-    """Put a leased message back in its queue, same row (reject with requeue)."""
-    return bool(
+    """Put a leased message back in its queue, same row (reject with requeue).
+
+    Also a row this process marked started (:func:`start`) but never ran:
+    the start's UPDATE may have committed although the caller saw an error.
+    """
+    from django.db.models import Q
+
+    released = bool(
         Message.objects.using(using)
-        .filter(id=row_id, lease_owner=token, status=LEASED)
+        .filter(Q(lease_owner=token, status=LEASED) | Q(lease_owner=process_token(), status=RUNNING), id=row_id)
         .update(status=READY, lease_owner=None, leased_until=None)
     )
+    RunningKeeper.forget(row_id)
+    return released
 
 
 def release_all(using: str, token: str) -> int:
@@ -162,7 +338,43 @@ def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[in
         released = lapsed.update(status=READY, lease_owner=None, leased_until=None)
     if released or buried:
         logger.warning("lapsed leases released=%s buried=%s", released, buried)
+    reap_running(using, now)
     return released, buried
+
+
+#: the dead reason of a started message whose worker process died
+WORKER_LOST_REASON = (
+    "WorkerLostError: the worker process running it ({owner}) died; the message was acknowledged "
+    "when the task started (acks_late=False), so it is not run again"
+)
+
+
+def reap_running(using: str, now: dt.datetime) -> list[LostRun]:
+    """Started messages whose process died: kept as dead, ``running_lost`` sent.
+
+    Never put back in the queue: they were acknowledged at start, and the
+    task may have run (in part or whole). Receivers record the failure (the
+    worker stores ``WorkerLostError`` as the task's result).
+    """
+    lost: list[LostRun] = []
+    if not running_lost.has_listeners():
+        # Only a worker records the failure: another consumer (a client
+        # reading replies) leaves the rows for the next worker's reaper.
+        return lost
+    with _maintenance_transaction(using):
+        lapsed = _lock_unlocked(Message.objects.using(using).filter(status=RUNNING, leased_until__lt=now), using)
+        rows = list(lapsed.values_list("id", "queue", "task_id", "task_name", "payload", "lease_owner"))
+        for row_id, queue, task_id, task_name, payload, owner in rows:
+            reason = WORKER_LOST_REASON.format(owner=owner)
+            updated = Message.objects.using(using).filter(id=row_id, status=RUNNING).update(
+                status=DEAD, lease_owner=None, leased_until=None, dead_reason=reason
+            )
+            if updated:
+                lost.append(LostRun(row_id, queue, task_id, task_name, payload, owner or "", reason))
+    if lost:
+        logger.warning("started messages of dead workers kept as dead (WorkerLostError): %s", len(lost))
+        running_lost.send(sender=None, using=using, runs=lost)
+    return lost
 
 
 def drop_expired(using: str, now: dt.datetime) -> int:
@@ -259,6 +471,12 @@ class Heartbeat:
         reap(using, now, self.options.max_redeliveries)
         drop_expired(using, now)
         forget_consumers(using, now - dt.timedelta(seconds=10 * self.options.lease_seconds))
+
+
+def renew_running(using: str, ids: list[int], until: dt.datetime) -> int:
+    """Extend the leases of the messages this process started and still runs."""
+    rows = Message.objects.using(using).filter(id__in=ids, lease_owner=process_token(), status=RUNNING)
+    return rows.update(leased_until=until)
 
 
 def renew(using: str, token: str, now: dt.datetime, until: dt.datetime, queues: list[str]) -> int:

@@ -49,6 +49,9 @@ class Message(models.Model):
         READY = 0, "ready"
         LEASED = 1, "leased"
         DEAD = 2, "dead"
+        #: acked at start (``acks_late=False``) and running: kept, leased to
+        #: the worker process, until the run ends; never delivered again
+        RUNNING = 3, "running"
 
     id = models.BigAutoField(primary_key=True)
     # A plain name, not a foreign key: publishing must not look a queue up.

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import socket
+import threading
 from contextlib import contextmanager
 from time import monotonic
 from typing import Any, Iterator
@@ -35,6 +36,7 @@ from . import claim as claims
 from . import leases, publish, signing
 from .notify import PgListener, Poller
 from .options import TransportOptions
+from .storable import refuse_nul
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,16 @@ DEFAULT_POLLING_INTERVAL = 0.05
 
 class PayloadTooLarge(ValueError):
     """A message is larger than the transport's ``max_payload_bytes``."""
+
+
+def _column_text(value: Any) -> str:
+    """A header for the ``task_id``/``task_name`` columns, which the admin and the filters read.
+
+    The payload keeps the real value (JSON escapes NUL); the columns hold a
+    copy that every database can store: PostgreSQL text refuses NUL, which
+    made publishing such a message fail with a bare ``DataError``.
+    """
+    return str(value or "").replace("\x00", "\ufffd")[:255]
 
 
 def _parse_eta(value: Any) -> dt.datetime | None:
@@ -84,8 +96,39 @@ class QoS(virtual.QoS):
         if not leases.ack(channel.options.database, _row_id(delivery_tag), channel.token):
             logger.warning("ack of tag=%s found no lease: it lapsed and was redelivered", delivery_tag)
         super().ack(delivery_tag)
+        self.channel.capacity_freed.set()
 
-    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+    def ack_started(self, delivery_tag: str) -> bool:
+        """Early ack of a message about to run; False if it is no longer ours to run.
+
+        The row is kept as ``RUNNING`` (see :func:`.leases.start`) until
+        :meth:`ack_finished`; the prefetch slot is freed now, as by an ack.
+        """
+        channel = self.channel
+        try:
+            started = leases.start(channel.options, _row_id(delivery_tag), channel.token)
+        except DB_CONNECTION_ERRORS:
+            channel._drop_broken_connection()
+            raise
+        if not started:
+            logger.warning("start of tag=%s found no lease: it lapsed or was given back; not run here",
+                           delivery_tag)
+        super().ack(delivery_tag)
+        channel.capacity_freed.set()
+        return started
+
+    def ack_finished(self, delivery_tag: str) -> None:
+        """The run of a message acked with :meth:`ack_started` ended: delete its row."""
+        if not leases.finish(self.channel.options.database, _row_id(delivery_tag)):
+            logger.warning("finish of tag=%s found no running row: its lease lapsed and it was kept as "
+                           "dead (WorkerLostError)", delivery_tag)
+
+    def reject_as_dead(self, delivery_tag: str, reason: str) -> None:
+        """``reject(requeue=False)`` that keeps the consumer's ``reason`` on the dead row."""
+        self.reject(delivery_tag, requeue=False, reason=reason)
+
+    def reject(self, delivery_tag: str, requeue: bool = False, reason: str | None = None) -> None:
+        """Give the message back (``requeue``) or keep it as dead (with ``reason``, if given)."""
         channel = self.channel
         row_id = _row_id(delivery_tag)
         if requeue:
@@ -94,10 +137,11 @@ class QoS(virtual.QoS):
             leases.bury(
                 channel.options.database,
                 row_id,
-                "rejected by the consumer without requeue (basic_reject requeue=False)",
+                reason or "rejected by the consumer without requeue (basic_reject requeue=False)",
                 token=channel.token,
             )
         self._quick_ack(delivery_tag)
+        channel.capacity_freed.set()
 
     def restore_unacked(self) -> list[Any]:
         # Release our leases in place instead of re-publishing copies.
@@ -139,6 +183,10 @@ class Channel(virtual.Channel):
         self._accept: dict[str, set[str] | None] = {}
         #: rows collected by buffered_publish(), None outside it
         self._buffer: list[publish.NewMessage] | None = None
+        #: the transport's event, kept here: acks come from pool threads, also
+        #: after a reconnect closed this channel (kombu then sets its
+        #: ``connection`` to None)
+        self.capacity_freed: threading.Event = connection.capacity_freed
 
     @property
     def db(self) -> Any:
@@ -154,6 +202,7 @@ class Channel(virtual.Channel):
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
         from .models import Queue
 
+        refuse_nul("queue name", queue)
         arguments = kwargs.get("arguments") or {}
         # One upsert statement, not update_or_create's read-then-write
         # transaction: on SQLite a deferred transaction that reads then
@@ -186,6 +235,9 @@ class Channel(virtual.Channel):
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
         from .models import Binding
 
+        refuse_nul("exchange name", exchange)
+        refuse_nul("routing key", routing_key)
+        refuse_nul("queue name", queue)
         # Insert-or-ignore in one statement, for the reason given in _new_queue.
         Binding.objects.using(self.options.database).bulk_create(
             [Binding(exchange=exchange, routing_key=routing_key or "", pattern=pattern or "", queue=queue)],
@@ -278,6 +330,8 @@ class Channel(virtual.Channel):
                 self._insert(rows[start:start + publish.BATCH_ROWS])
 
     def _row_for(self, queue: str, message: dict[str, Any], now: dt.datetime) -> publish.NewMessage:
+        # Plain kombu publishes reach here without celery_compat's check.
+        refuse_nul("queue name", queue)
         payload = kombu_dumps(message)
         if self.options.sign_messages:
             payload = signing.sign(payload, queue, signing.signing_keys(self.options.signing_key))
@@ -300,8 +354,8 @@ class Channel(virtual.Channel):
             available_at=available_at,
             expires_at=now + dt.timedelta(milliseconds=ttl) if ttl else None,
             created_at=now,
-            task_id=str(headers.get("id") or "")[:255],
-            task_name=str(headers.get("task") or "")[:255],
+            task_id=_column_text(headers.get("id")),
+            task_name=_column_text(headers.get("task")),
         )
 
     def _drop_broken_connection(self) -> None:
@@ -474,6 +528,10 @@ class Transport(virtual.Transport):
         self._heartbeat: leases.Heartbeat | None = None
         self._waiter: Poller | None = None
         self._queue_ttls: dict[str, tuple[float, int | None]] = {}
+        #: set by every ack/reject: a consumer held back by its prefetch
+        #: limit waits on this, not on NOTIFY/polling (no message is coming
+        #: to wake it; the slot it waits for is freed by an ack)
+        self.capacity_freed = threading.Event()
 
     def driver_version(self) -> str:
         return django.get_version()
@@ -563,10 +621,16 @@ class Transport(virtual.Transport):
         waiter = self.waiter
         while True:
             delivered = 0
+            throttled = False
             queues: list[str] = []
+            # Cleared before the checks: an ack from another thread after
+            # this point wakes the wait below.
+            self.capacity_freed.clear()
             for channel in list(self.channels):
                 if channel.closed:
                     continue
+                if channel._consumers and not channel.qos.can_consume():
+                    throttled = True
                 delivered += channel.claim_and_deliver()
                 queues.extend(channel._active_queues)
             if delivered:
@@ -576,6 +640,13 @@ class Transport(virtual.Transport):
             if remaining is not None and remaining <= 0:
                 raise socket.timeout()
             wait = waiter.maximum if remaining is None else min(remaining, waiter.maximum)
+            if throttled:
+                # Held back by the prefetch limit (the pool acks from other
+                # threads): wake on the ack that frees a slot. Waiting on
+                # LISTEN here slept up to a second per batch on PostgreSQL,
+                # since no new message notifies.
+                self.capacity_freed.wait(wait)
+                continue
             if wait > 0.1 and queues:
                 due = claims.next_due(connections[self.options.database], queues, timezone.now())
                 if due is not None:

@@ -7,12 +7,16 @@ import warnings
 from typing import Any
 
 import pytest
+from django.db import InterfaceError, connection
+from django.db import OperationalError as DBOperationalError
 from kombu.exceptions import EncodeError
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from celery_compat import Celery, states
 from celery_compat.exceptions import AlwaysEagerIgnored, TaskRevokedError
 from celery_compat.models import Revoke
 from kombu_transport_django.models import Message
+from tests.helpers.sessions import terminate_all_sessions_from_a_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -161,3 +165,28 @@ def test_eager_retries_exhausted_fail_with_the_original_exception(app: Any) -> N
     assert runs == [0, 1, 2]
     assert result.state == states.FAILURE
     assert isinstance(result.result, MyErr) and result.result.args == ("flaky",)
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="needs a server whose sessions can be killed")
+def test_publish_retries_across_a_killed_session_else_raises_kombus_operational_error(app: Any) -> None:
+    """The broker (the database) drops the publisher's session, as a restart does.
+
+    retry=True (the default, task_publish_retry): kombu's ensure() reconnects
+    and the message is published; retry=False: the error reaches the caller
+    as kombu.exceptions.OperationalError, as from Celery on any broker.
+    """
+    add = app.tasks["tests.integration.app.test_publish_and_eager.add"]
+    add.delay(1, 1)  # the publishing session exists
+    assert terminate_all_sessions_from_a_thread() >= 1
+
+    result = add.apply_async((2, 2), retry=True, retry_policy={"max_retries": 3, "interval_start": 0,
+                                                               "interval_step": 0.1})
+    assert Message.objects.filter(task_id=result.id).exists()
+
+    assert terminate_all_sessions_from_a_thread() >= 1
+    with pytest.raises(KombuOperationalError) as raised:
+        add.apply_async((3, 3), retry=False)
+    assert isinstance(raised.value.__cause__, (DBOperationalError, InterfaceError)), raised.value
+    assert add.OperationalError is KombuOperationalError
+    # Nothing half-published; the next call reconnects.
+    assert add.delay(4, 4).id and Message.objects.count() == 3

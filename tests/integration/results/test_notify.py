@@ -23,7 +23,9 @@ def listeners(settle: float = 2.0) -> int:
     deadline = time.monotonic() + settle
     while True:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE query = %s", [f'LISTEN "{CHANNEL}"'])
+            # Only this database's sessions: other runs may share the server.
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE query = %s AND datname = current_database()",
+                           [f'LISTEN "{CHANNEL}"'])
             count = cursor.fetchone()[0]
         if count == 0 or time.monotonic() > deadline:
             return count

@@ -343,3 +343,25 @@ def test_oversized_payload_is_refused_at_publish(
     with pytest.raises(PayloadTooLarge, match="max_payload_bytes=1000"):
         Producer(conn.default_channel).publish("x" * 2000, exchange=queue.exchange, routing_key="big", declare=[queue])
     assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize("where", ["queue", "exchange", "routing_key"])
+def test_a_nul_byte_in_a_name_is_refused_naming_it(conn: Connection, where: str) -> None:
+    """Plain kombu, no celery_compat: a NUL in a stored name is a clear ValueError on every database.
+
+    On PostgreSQL it was ``DataError: PostgreSQL text fields cannot contain
+    NUL (0x00) bytes`` from deep in the declare, naming neither the value nor
+    the fix; SQLite and MariaDB stored it.
+    """
+    from kombu_transport_django.storable import NulByteError
+
+    names = {"queue": "nul", "exchange": "nul", "routing_key": "nul"}
+    names[where] = "bad\x00name"
+    queue = Queue(names["queue"], Exchange(names["exchange"], "direct"), routing_key=names["routing_key"])
+
+    with pytest.raises(NulByteError, match=r"'bad\\x00name' contains a NUL byte") as caught:
+        Producer(conn.default_channel).publish("x", exchange=queue.exchange, routing_key=names["routing_key"],
+                                               declare=[queue])
+    assert isinstance(caught.value, ValueError)
+    assert "remove the NUL" in str(caught.value)
+    assert Message.objects.count() == 0

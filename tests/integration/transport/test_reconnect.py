@@ -5,32 +5,16 @@ from __future__ import annotations
 from typing import Callable
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from kombu import Connection, Exchange, Producer, Queue
+
+from tests.helpers.sessions import terminate_all_sessions_from_a_thread
 
 from .conftest import pytestmark  # noqa: F401
 
 server_only = pytest.mark.skipif(
     connection.vendor == "sqlite", reason="SQLite has no server connection to kill"
 )
-
-
-def kill_other_connections() -> int:
-    """Terminate every other session on the test database, as a restart would."""
-    with connections["default"].cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()"
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        for pid in ids:
-            cursor.execute(f"KILL CONNECTION {int(pid)}")
-        return len(ids)
 
 
 @server_only
@@ -44,13 +28,7 @@ def test_consumer_reports_a_connection_error_then_recovers(
     assert channel.basic_get("rc").payload == "one"
 
     # The test's own statements run on another thread's connection.
-    import threading
-
-    killed: list[int] = []
-    thread = threading.Thread(target=lambda: (killed.append(kill_other_connections()), connections.close_all()))
-    thread.start()
-    thread.join()
-    assert killed[0] >= 1
+    assert terminate_all_sessions_from_a_thread() >= 1
 
     with pytest.raises(conn.connection_errors):
         channel.basic_get("rc")

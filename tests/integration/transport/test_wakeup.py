@@ -121,3 +121,65 @@ def test_eta_message_is_delivered_once_due_while_waiting(
 
     assert received == ["x"]
     assert timezone.now() >= eta
+
+
+def test_an_ack_from_another_thread_wakes_a_consumer_held_by_its_prefetch_limit(
+    connection_factory: Callable[..., Connection],
+) -> None:
+    # Pools ack from other threads while the consumer waits in
+    # drain_events(). With the prefetch window full no new message can wake
+    # it (nothing is published), so it must wake on the ack itself; polling
+    # and LISTEN are pushed out of reach here (60 s) to prove it.
+    conn = connection_factory(
+        polling_interval=NO_POLLING, min_polling_interval=NO_POLLING, use_listen_notify=False
+    )
+    queue = Queue("held", Exchange("held", "direct"), routing_key="held")
+    producer = Producer(conn.default_channel)
+    for body in ("first", "second"):
+        producer.publish(body, exchange=queue.exchange, routing_key="held", declare=[queue])
+
+    received: list[Any] = []
+    with Consumer(conn, [queue], callbacks=[lambda body, message: received.append((body, message))]) as consumer:
+        consumer.qos(prefetch_count=1)
+        conn.drain_events(timeout=10)
+        assert [body for body, _ in received] == ["first"]
+
+        def ack_first() -> None:
+            time.sleep(0.3)
+            received[0][1].ack()
+            connections.close_all()
+
+        acker = threading.Thread(target=ack_first)
+        acker.start()
+        started = time.monotonic()
+        conn.drain_events(timeout=30)
+        waited = time.monotonic() - started
+        acker.join()
+
+    # Not a speed check: without the wake-up it sleeps the whole 30 s and
+    # only then claims; with it, it wakes at the ack (0.3 s) however slow the machine.
+    assert waited < 20, f"slept through the ack: drain_events took {waited:.1f}s"
+
+    assert [body for body, _ in received] == ["first", "second"]
+    received[1][1].ack()
+
+
+def test_an_ack_after_a_reconnect_closed_the_channel_does_not_raise(
+    connection_factory: Callable[..., Connection],
+) -> None:
+    # A reconnect closes the old channel (kombu then sets its connection to
+    # None) while pool threads still ack its messages: the ack's wake-up must
+    # not reach through channel.connection (it raised AttributeError and the
+    # worker exited).
+    conn = connection_factory()
+    queue = Queue("closed", Exchange("closed", "direct"), routing_key="closed")
+    Producer(conn.default_channel).publish("one", exchange=queue.exchange, routing_key="closed", declare=[queue])
+    received: list[Any] = []
+    channel = conn.channel()
+    consumer = Consumer(channel, [queue], callbacks=[lambda body, message: received.append(message)])
+    consumer.consume()
+    conn.drain_events(timeout=10)
+    channel.connection.close_channel(channel)
+    assert channel.connection is None
+
+    received[0].ack()

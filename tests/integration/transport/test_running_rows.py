@@ -1,0 +1,109 @@
+"""Early ack on ``django://``: the running row, its reaping, and a start refused.
+
+Run on every vendor (DATABASE_URL). The worker-level behaviour is in
+tests/chaos/test_delivery_points.py (real runworker processes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+from kombu import Connection
+
+from kombu_transport_django import leases
+from kombu_transport_django.models import Message
+from kombu_transport_django.signals import running_lost
+
+from .conftest import pytestmark  # noqa: F401  (transactional db for every test)
+from .test_contract import get
+
+
+def test_start_keeps_the_row_running_and_finish_deletes_it(
+    conn: Connection, publish: Any
+) -> None:
+    publish("q", {"n": 1})
+    message = get(conn, "q")
+    qos = conn.default_channel.qos
+
+    assert qos.ack_started(message.delivery_tag) is True
+    row = Message.objects.get()
+    assert (row.status, row.lease_owner) == (
+        Message.Status.RUNNING,
+        leases.process_token(),
+    )
+    # Given back at a close: a running row is not the channel's to give back.
+    conn.default_channel.release_leases()
+    assert Message.objects.get().status == Message.Status.RUNNING
+
+    qos.ack_finished(message.delivery_tag)
+    assert not Message.objects.exists()
+
+
+def test_a_start_is_refused_once_the_lease_was_given_back(
+    conn: Connection, publish: Any
+) -> None:
+    publish("q", {"n": 1})
+    message = get(conn, "q")
+    conn.default_channel.release_leases()  # what the consumer's close does on a reconnect
+
+    assert conn.default_channel.qos.ack_started(message.delivery_tag) is False
+    assert (
+        Message.objects.get().status == Message.Status.READY
+    )  # delivered again, not run here
+
+
+def test_a_lapsed_running_row_is_kept_dead_and_announced(
+    conn: Connection, publish: Any
+) -> None:
+    publish("q", {"n": 1})
+    message = get(conn, "q")
+    assert conn.default_channel.qos.ack_started(message.delivery_tag) is True
+    # The process holding it "died": its lease is no longer renewed.
+    Message.objects.update(leased_until=timezone.now() - dt.timedelta(seconds=1))
+    received: list[Any] = []
+
+    def receiver(sender: Any, using: str, runs: list[Any], **kwargs: Any) -> None:
+        received.extend(runs)
+
+    running_lost.connect(receiver, dispatch_uid="test-running-rows")
+    try:
+        leases.reap(conn.default_channel.options.database, timezone.now(), None)
+    finally:
+        running_lost.disconnect(dispatch_uid="test-running-rows")
+
+    row = Message.objects.get()
+    assert row.status == Message.Status.DEAD and row.dead_reason.startswith(
+        "WorkerLostError:"
+    )
+    assert [run.id for run in received] == [row.id]
+    assert received[0].owner == leases.process_token()
+
+    # It had in fact ended here (an outage kept its lease from being renewed):
+    # the run's end removes the wrong dead row.
+    conn.default_channel.qos.ack_finished(message.delivery_tag)
+    assert not Message.objects.exists()
+
+
+def test_threads_starting_their_first_tasks_at_once_share_one_process_token() -> None:
+    """Pool threads start at the same moment: one token, else rows of a losing token are never deleted."""
+    import threading
+
+    from kombu_transport_django import leases
+
+    for _ in range(50):
+        leases._process_token = None
+        barrier = threading.Barrier(8)
+        tokens: set[str] = set()
+
+        def take() -> None:
+            barrier.wait()
+            tokens.add(leases.process_token())
+
+        threads = [threading.Thread(target=take) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(tokens) == 1, tokens
