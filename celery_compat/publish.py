@@ -85,13 +85,18 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
     if priority is not None:
         publish_kwargs["priority"] = priority
     producer = producer or app.producer()
-    producer.publish(
-        message.body, exchange=exchange, routing_key=routing_key,
-        serializer=serializer or conf.task_serializer,
-        compression=compression or conf.task_compression,
-        headers=message.headers, declare=declare, retry=retry, retry_policy=policy,
-        **message.properties, **publish_kwargs,
-    )
+    _refuse_unstorable_names(producer, queue, exchange, routing_key)
+    # As Celery's send_task: a broker that cannot be reached (retries used
+    # up, or retry=False) raises kombu.exceptions.OperationalError, what
+    # Celery users catch (Task.OperationalError), not the driver's error.
+    with producer.connection._reraise_as_library_errors():
+        producer.publish(
+            message.body, exchange=exchange, routing_key=routing_key,
+            serializer=serializer or conf.task_serializer,
+            compression=compression or conf.task_compression,
+            headers=message.headers, declare=declare, retry=retry, retry_policy=policy,
+            **message.properties, **publish_kwargs,
+        )
     signals.after_task_publish.send(
         sender=name, body=message.body, exchange=exchange, routing_key=routing_key, headers=message.headers,
     )
@@ -100,6 +105,18 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
     if add_to_parent and parent is not None:
         parent.add_trail(result)
     return result
+
+
+def _refuse_unstorable_names(producer: Any, queue: Queue, exchange: Any, routing_key: Any) -> None:
+    """On django://, a NUL in a queue/exchange/routing key name fails here, naming it (not as a DataError)."""
+    from kombu_transport_django.storable import refuse_nul
+    from kombu_transport_django.transport import Transport
+
+    if not isinstance(getattr(producer.connection, "transport", None), Transport):
+        return  # other brokers store such names (Celery publishes them)
+    refuse_nul("queue name", queue.name)
+    refuse_nul("exchange name", getattr(exchange, "name", exchange))
+    refuse_nul("routing key", routing_key)
 
 
 def _seconds_until(app: Celery, expires_iso: str) -> float:

@@ -7,6 +7,7 @@ import inspect
 import random
 import socket
 import uuid
+import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 from kombu.exceptions import OperationalError
@@ -15,6 +16,7 @@ from . import states
 from ._state import pop_current_task, push_current_task
 from .context import Context, RequestStack
 from .exceptions import (
+    CDeprecationWarning,
     Ignore,
     MaxRetriesExceededError,
     NotRegistered,
@@ -34,13 +36,19 @@ FROM_CONFIG = (
     ("track_started", "task_track_started"),
     ("acks_late", "task_acks_late"),
     ("acks_on_failure_or_timeout", "task_acks_on_failure_or_timeout"),
+    ("acks_on_failure", "task_acks_on_failure"),
+    ("acks_on_timeout", "task_acks_on_timeout"),
     ("reject_on_worker_lost", "task_reject_on_worker_lost"),
+    ("retry_on_worker_lost", "task_retry_on_worker_lost"),
     ("ignore_result", "task_ignore_result"),
     ("store_eager_result", "task_store_eager_result"),
     ("store_errors_even_if_ignored", "task_store_errors_even_if_ignored"),
     ("time_limit", "task_time_limit"),
     ("soft_time_limit", "task_soft_time_limit"),
 )
+
+#: Task attributes that Celery 5.7 deprecates (a warning when a task class sets one).
+ROUTING_ATTRIBUTES = ("queue", "exchange", "exchange_type", "routing_key", "delivery_mode", "priority")
 
 #: Task attributes that become publishing options of every call.
 EXEC_OPTIONS = ("queue", "routing_key", "exchange", "priority", "expires", "serializer",
@@ -73,8 +81,15 @@ class Task:
     autoregister = True
     track_started: bool | None = None
     acks_late: bool | None = None
+    #: deprecated in Celery 5.7 for the two below, which fall back to it
     acks_on_failure_or_timeout: bool | None = None
+    #: with acks_late: ack a failed task's message (False: reject it, not requeued)
+    acks_on_failure: bool | None = None
+    #: with acks_late: ack the message of a task past its hard time limit (False: requeue it)
+    acks_on_timeout: bool | None = None
     reject_on_worker_lost: bool | None = None
+    #: a run whose pool process died is sent again as retry() would (max_retries, default_retry_delay)
+    retry_on_worker_lost: bool | None = None
     throws: tuple[type[BaseException], ...] = ()
     expires: Any = None
     priority: int | None = None
@@ -101,11 +116,25 @@ class Task:
 
     @classmethod
     def bind(cls, app: Celery) -> Celery:
+        if cls is not Task and "_routing_attributes_checked" not in cls.__dict__:
+            cls._routing_attributes_checked = True
+            for attr in ROUTING_ATTRIBUTES:
+                if attr in cls.__dict__:
+                    # As Celery 5.7, word for word: these stop working in Celery 6.0.
+                    warnings.warn(CDeprecationWarning(
+                        f"\n    The {attr!r} task attribute is deprecated and scheduled for removal in\n"
+                        f"    version 6.0. Use the task_routes setting instead.\n"
+                    ), stacklevel=2)
         cls._app = app
         conf = app.conf
         for attr, setting in FROM_CONFIG:
             if getattr(cls, attr, None) is None:
                 setattr(cls, attr, conf[setting])
+        # As Celery 5.7: the split ack options fall back to the old combined one.
+        for attr in ("acks_on_failure", "acks_on_timeout"):
+            if getattr(cls, attr) is None:
+                combined = cls.acks_on_failure_or_timeout
+                setattr(cls, attr, True if combined is None else combined)
         if cls.typing is None:
             cls.typing = app.strict_typing
         if cls.request_stack is None or "request_stack" not in cls.__dict__:
@@ -488,7 +517,9 @@ class Task:
         request = self.request
         if request.is_eager:
             return sig.apply().get(disable_sync_subtasks=False)
-        sig.apply_async(parent_id=request.parent_id)
+        # Published from inside this task, as Celery's ``sig.delay()``: its
+        # parent is this task (publish.py gives parent_id = this task's id).
+        sig.apply_async()
         raise Ignore("Replaced by new task")
 
     def __repr__(self) -> str:

@@ -70,6 +70,10 @@ def trace_task(
     """Run ``task`` once with ``request`` as its context; store the outcome."""
     started = time.monotonic()
     backend = task.backend_for_results
+    if not eager:
+        done = _already_succeeded(task, task_id, request)
+        if done is not None:
+            return TraceOutcome(done[0], done[1], None, None, time.monotonic() - started)
     # The call's ignore_result (message header) beats the task's attribute, as in Celery.
     ignore_result = request.get("ignore_result")
     ignore_result = bool(task.ignore_result if ignore_result is None else ignore_result)
@@ -126,6 +130,41 @@ def trace_task(
     return TraceOutcome(state, retval, einfo.traceback if einfo else None, einfo, time.monotonic() - started)
 
 
+def _already_succeeded(task: Task, task_id: str, request: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """``worker_deduplicate_successful_tasks``: ``(SUCCESS, stored result)`` of a redelivered run that already succeeded.
+
+    As Celery: only for ``acks_late`` tasks on a persistent backend, only
+    for a message the broker says is redelivered (its earlier delivery may
+    have run to the end before its worker died, unacked). Such a run is not
+    run again; its callbacks and chain are sent if the stored result has no
+    children (the earlier run died before sending them); if they cannot be
+    sent, ``(REJECTED, Reject(requeue=True))``. ``None`` when the task must run.
+    """
+    app = task.app
+    if not (app.conf.worker_deduplicate_successful_tasks and (app.conf.task_acks_late or task.acks_late)):
+        return None
+    delivery_info = request.get("delivery_info") or {}
+    backend = task.backend_for_results
+    if not delivery_info.get("redelivered") or not getattr(backend, "persistent", False):
+        return None
+    try:
+        meta = backend.get_task_meta(task_id, cache=False)
+    except Exception:  # noqa: BLE001  the backend cannot tell: run it, as Celery does
+        return None
+    if meta.get("status") != states.SUCCESS:
+        return None
+    logger.info("Task %s[%s] %s", task.name, task_id, "Task already completed successfully.")
+    if (request.get("callbacks") or request.get("chain")) and not meta.get("children"):
+        from .context import Context
+
+        try:
+            _apply_callbacks(task, Context(dict(request), id=task_id), meta.get("result"))
+        except Exception as exc:
+            logger.error("Failed to dispatch chain/callbacks for deduplicated task %s", task_id, exc_info=True)
+            return states.REJECTED, Reject(exc, requeue=True)
+    return states.SUCCESS, meta.get("result")
+
+
 def _safe(handler: Any, *args: Any) -> None:
     try:
         handler(*args)
@@ -170,12 +209,33 @@ def _on_dropped(task: Task, ctx: Any, exc: Reject, store: bool) -> None:
 
 def _on_failure(task: Task, ctx: Any, exc: BaseException, store: bool, eager: bool) -> tuple[str, Any, ExceptionInfo]:
     einfo = ExceptionInfo.capture(exc)
-    if store or (ctx.chord and not eager):
-        backend = task.backend_for_results
+    fail_workflow(task, ctx, exc, einfo, store, chord_part=not eager)
+    _safe(task.on_failure, exc, ctx.id, ctx.args, ctx.kwargs, einfo)
+    signals.task_failure.send(
+        sender=task, task_id=ctx.id, exception=exc, args=ctx.args, kwargs=ctx.kwargs,
+        traceback=einfo.tb, einfo=einfo,
+    )
+    if isinstance(exc, tuple(task.throws or ())):
+        logger.info("Task %s[%s] raised expected: %r", task.name, ctx.id, exc)
+    elif not eager:
+        logger.error("Task %s[%s] raised unexpected: %r", task.name, ctx.id, exc, exc_info=exc)
+    return states.FAILURE, exc, einfo
+
+
+def fail_workflow(task: Task, ctx: Any, exc: BaseException, einfo: ExceptionInfo, store: bool,
+                  chord_part: bool = True) -> None:
+    """Record ``ctx``'s task as failed with ``exc``, as Celery's ``backend.mark_as_failure`` does.
+
+    Stores ``FAILURE`` (when ``store``), counts it as a returned chord part
+    (also when not stored), fails every later step of its chain with the
+    same error (a later step that was a chord header part counts as
+    returned), and calls its errbacks. Used for a raised exception and for
+    a run whose worker process died (``WorkerLostError``).
+    """
+    backend = task.backend_for_results
+    if store or (ctx.chord and chord_part):
         backend.mark_as_failure(ctx.id, exc, einfo.traceback, request=ctx, store_result=store)
     if store:
-        # A failed chain step fails every later step with the same error;
-        # a later step that was a chord header part counts as returned.
         for sig in ctx.chain or ():
             options = sig.get("options") or {}
             later_id = options.get("task_id")
@@ -187,16 +247,6 @@ def _on_failure(task: Task, ctx: Any, exc: BaseException, store: bool, eager: bo
                                      group_index=options.get("group_index"), root_id=ctx.root_id)
             backend.mark_as_failure(later_id, exc, einfo.traceback, request=part)
     _call_errbacks(task, ctx, exc, einfo)
-    _safe(task.on_failure, exc, ctx.id, ctx.args, ctx.kwargs, einfo)
-    signals.task_failure.send(
-        sender=task, task_id=ctx.id, exception=exc, args=ctx.args, kwargs=ctx.kwargs,
-        traceback=einfo.tb, einfo=einfo,
-    )
-    if isinstance(exc, tuple(task.throws or ())):
-        logger.info("Task %s[%s] raised expected: %r", task.name, ctx.id, exc)
-    elif not eager:
-        logger.error("Task %s[%s] raised unexpected: %r", task.name, ctx.id, exc, exc_info=exc)
-    return states.FAILURE, exc, einfo
 
 
 def _signature(app: Any, value: Any) -> Any:
@@ -235,6 +285,7 @@ def _dispatch(ctx: Any, sig: Any, args: tuple[Any, ...], options: dict[str, Any]
 
 def _call_errbacks(task: Task, ctx: Any, exc: BaseException, einfo: ExceptionInfo) -> None:
     app = task.app
+    old_style = []
     for errback in ctx.errbacks or ():
         sig = _signature(app, errback)
         target = app.tasks.get(sig.task) if hasattr(app.tasks, "get") else None
@@ -245,7 +296,14 @@ def _call_errbacks(task: Task, ctx: Any, exc: BaseException, einfo: ExceptionInf
             except Exception:
                 logger.exception("Errback %s raised", sig.task)
         else:
-            _dispatch(ctx, sig, (ctx.id,), {"parent_id": ctx.id, "root_id": ctx.root_id or ctx.id})
+            old_style.append(sig)
+    if old_style:
+        # As Celery: the old-style ones are applied with the failed task's id
+        # as one group (each gets the group's id and its index in its request).
+        from .canvas import group
+
+        _dispatch(ctx, group(old_style, app=app), (ctx.id,),
+                  {"parent_id": ctx.id, "root_id": ctx.root_id or ctx.id})
 
 
 def _is_new_style(task: Any, sig: Any = None) -> bool:

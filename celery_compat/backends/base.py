@@ -16,6 +16,7 @@ with the pickle serializer); any other state stores what it is given.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -468,16 +469,26 @@ class BaseBackend:
             request = Context(id=target.id, task=target.task, args=list(target.args), kwargs=target.kwargs,
                               group=target.options.get("group_id"), root_id=target.options.get("root_id"),
                               parent_id=target.options.get("parent_id"), called_directly=False)
+            old_style = []
             for errback in target.options.get("link_error") or ():
                 sig = maybe_signature(errback, app=app)
                 task = app.tasks.get(sig.task)
-                try:
-                    if task is not None and _is_new_style(task, sig):
+                if task is not None and _is_new_style(task, sig):
+                    try:
                         self._run_chord_errback(sig, request, exc, None)
-                    else:
-                        self._run_chord_errback(sig.apply_async, (target.id,))
+                    except Exception:
+                        logger.exception("Chord errback %s raised", sig.task)
+                else:
+                    old_style.append(sig)
+            if old_style:
+                # As Celery: applied with the body's id, as one group, the body as their parent.
+                errbacks = group(old_style, app=app)
+                try:
+                    self._run_chord_errback(functools.partial(
+                        errbacks.apply_async, (target.id,), parent_id=target.id,
+                        root_id=target.options.get("root_id") or target.id))
                 except Exception:
-                    logger.exception("Chord errback %s raised", sig.task)
+                    logger.exception("Chord errbacks %r raised", errbacks)
 
     def _run_chord_errback(self, fn: Callable[..., Any], *args: Any) -> None:
         fn(*args)

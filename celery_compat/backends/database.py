@@ -51,6 +51,15 @@ T = TypeVar("T")
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A :data:`TRANSIENT_ERRORS` error, also as kombu's ``OperationalError`` (a publish re-raises it so)."""
+    from kombu.exceptions import OperationalError as KombuOperationalError
+
+    if isinstance(exc, KombuOperationalError):
+        exc = exc.__cause__ or exc
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
 class DatabaseBackend(RowFormat):
     """Task and group results stored with the ORM (:mod:`celery_compat.models`)."""
 
@@ -102,9 +111,9 @@ class DatabaseBackend(RowFormat):
         while True:
             try:
                 return operation(*args, **kwargs)
-            except TRANSIENT_ERRORS as exc:
+            except Exception as exc:
                 connection = connections[alias]
-                if attempt >= limit or connection.in_atomic_block:
+                if not is_transient(exc) or attempt >= limit or connection.in_atomic_block:
                     raise
                 attempt += 1
                 logger.warning("Result backend error=%r; retry %s of %s", exc, attempt, limit)
@@ -266,7 +275,7 @@ class DatabaseBackend(RowFormat):
         # Inside the transaction a lost connection has already undone the
         # result and the count: raise, so that ``_retrying`` does it all again.
         alias = router.db_for_write(self.ChordCounterModel)
-        return connections[alias].in_atomic_block and isinstance(exc, TRANSIENT_ERRORS)
+        return connections[alias].in_atomic_block and is_transient(exc)
 
     def _run_chord_errback(self, fn: Callable[..., Any], *args: Any) -> None:
         alias = router.db_for_write(self.ChordCounterModel)

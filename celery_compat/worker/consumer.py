@@ -21,8 +21,9 @@ from kombu.common import QoS
 
 from .. import signals, states
 from ..context import Context
-from ..exceptions import NotRegistered
+from ..exceptions import ImproperlyConfigured, NotRegistered
 from ..protocol import InvalidMessage, parse
+from . import lost
 from .control import ControlNode
 from .execution import Outcome, close_old_connections
 from .ratelimit import RateLimiter
@@ -60,12 +61,20 @@ class Consumer:
         self.control = ControlNode(self) if worker.enable_remote_control else None
         #: rate limits (``Task.rate_limit``): requests waiting for a token
         self.limiter = RateLimiter(not worker.disable_rate_limits, max_extra=worker.prefetch_count)
-        self.reset_rate_limits()
+        try:
+            self.reset_rate_limits()
+        except ValueError as exc:
+            # A configuration error, reported before the worker starts (Celery's
+            # consumer dies on it with a bare float() traceback).
+            raise ImproperlyConfigured(str(exc)) from None
         #: the Revoke table, mirrored: no query per task start
         self.revokes = RevokedMirror()
         self._ready_sent = False
         #: bumped at each (re)connection: a request of an older one cannot be acked
         self.generation = 0
+        # Runs of dead workers that this process's lease reaper finds are
+        # stored as FAILURE/WorkerLostError (docs/worker.md, "Delivery").
+        lost.connect(self.app)
 
     # -- connection --------------------------------------------------------
 
@@ -88,6 +97,10 @@ class Consumer:
                     "consumer: Connection to broker lost: %r. Trying to re-establish the "
                     "connection in %.2f seconds...", exc, delay,
                 )
+                # Requests of the lost connection must not start from now on
+                # (on_start checks the generation): close() below gives
+                # their messages back, to be delivered again.
+                self.generation += 1
                 self.close(release=False)
                 # Unacked messages of the lost connection come back when their
                 # leases lapse; whatever of them waits here must not run.
@@ -187,6 +200,7 @@ class Consumer:
             incoming = parse(message.headers, message.decode())
             if not incoming.headers.get("id"):
                 raise InvalidMessage("task message has no 'id' header")
+            _refuse_nul(incoming.headers)
         except Exception as exc:
             self.on_invalid_message(message, exc)
             return
@@ -236,7 +250,7 @@ class Consumer:
             "the transport). headers=%r content_type=%r",
             exc, message.headers, message.content_type,
         )
-        message.reject(requeue=False)
+        _reject_with_reason(message, f"invalid task message: {exc}")
         signals.task_rejected.send(sender=self, message=message, exc=exc)
 
     def on_unknown_task(self, message: Message, headers: dict[str, Any], exc: BaseException) -> None:
@@ -247,7 +261,7 @@ class Consumer:
             "you're using relative imports?\nThe full contents of the message headers:\n%r",
             name, headers,
         )
-        message.reject(requeue=False)
+        _reject_with_reason(message, f"unregistered task {name!r}: NotRegistered (import its module in the worker)")
         properties = message.properties or {}
         request = Context(
             {key: headers.get(key) for key in ("id", "task", "root_id", "parent_id", "group", "group_index")},
@@ -295,11 +309,17 @@ class Consumer:
         if request.id in self.state.revoked or self._revoked_in_backend(request):
             self.discard(request, expired=False)
             return False
+        if not request.acks_late and not request.acknowledge_started():
+            # Its lease lapsed or was given back (a reconnect): the message is
+            # another consumer's now, and running it here would run it twice.
+            logger.warning("Task %s[%s] not started here: its message is no longer leased to this "
+                           "worker (it is delivered again)", request.name, request.id)
+            with self.state.lock:
+                self.state.reserved.pop(id(request), None)
+            return False
         request.time_start = time.time()
         request.worker_pid = pid
         self.state.task_accepted(request)
-        if not request.acks_late:
-            request.acknowledge()
         return True
 
     def _revoked_in_backend(self, request: Request) -> bool:
@@ -322,49 +342,102 @@ class Consumer:
         if outcome.state == states.REJECTED:
             request.reject(requeue=outcome.requeue)
         elif (outcome.state == states.FAILURE and request.acks_late
-              and not task.acks_on_failure_or_timeout):
+              and not task.acks_on_failure):
             request.reject(requeue=False)
         else:
             request.acknowledge()
         self.state.task_ready(request)
 
     def on_lost(self, request: Request, exc: BaseException, timed_out: bool) -> None:
-        """The child running ``request`` died: killed, or past its hard time limit."""
-        from ..trace import ExceptionInfo
+        """The child running ``request`` died: killed, or past its hard time limit.
+
+        As Celery 5.7's worker: a run that stored its success before dying
+        keeps it; ``retry_on_worker_lost`` sends it again as ``retry()``
+        would; otherwise, unless its message is requeued (``acks_late`` with
+        ``reject_on_worker_lost``, or a timeout without ``acks_on_timeout``),
+        it fails like a raised exception: ``FAILURE``, the chain's later
+        steps failed, errbacks called, ``task_failure`` sent (the task's own
+        ``on_failure`` ran in the dead child, so it is not called).
+        """
+        from ..trace import ExceptionInfo, fail_workflow
 
         if request.terminated_signum is not None:
             self.state.task_ready(request)  # revoke(terminate=True): already announced
             return
         task = request.task
+        try:
+            raise exc
+        except BaseException as raised:
+            einfo = ExceptionInfo.capture(raised)
         if timed_out:
             logger.error("Hard time limit (%ss) exceeded for %s[%s]", exc.args[0], request.name, request.id)
+        elif self._success_was_stored(request):
+            logger.warning("Task %s[%s] succeeded before the worker was lost: %r", request.name, request.id, exc)
+            request.acknowledge()
+            self.state.task_ready(request)
+            return
+        elif task.retry_on_worker_lost and lost.retry_lost_run(task, request.request_dict, exc, einfo,
+                                                               request.store_errors):
+            request.acknowledge()
+            self.state.task_ready(request)
+            return
+        retries_left = task.max_retries is None or request.context().retries < task.max_retries
         requeue = request.acks_late and (
-            (not timed_out and bool(task.reject_on_worker_lost))
-            or (timed_out and not task.acks_on_failure_or_timeout)
+            (not timed_out and bool(task.reject_on_worker_lost)
+             and (retries_left or not task.retry_on_worker_lost))
+            or (timed_out and not task.acks_on_timeout)
         )
         if not requeue or timed_out:
-            try:
-                raise exc
-            except BaseException as raised:
-                einfo = ExceptionInfo.capture(raised)
-            if request.store_errors:
-                task.backend_for_results.mark_as_failure(
-                    request.id, exc, einfo.traceback, request=request.context(),
-                )
+            context = request.context()
+            fail_workflow(task, context, exc, einfo, request.store_errors)
             task.push_request(request.request_dict)
             try:
-                task.on_failure(exc, request.id, request.args, request.kwargs, einfo)
-            except Exception:
-                logger.exception("Task %s[%s] on_failure raised", request.name, request.id)
+                signals.task_failure.send(
+                    sender=task, task_id=request.id, exception=exc, args=request.args,
+                    kwargs=request.kwargs, traceback=einfo.tb, einfo=einfo,
+                )
             finally:
                 task.pop_request()
-            signals.task_failure.send(
-                sender=task, task_id=request.id, exception=exc, args=request.args,
-                kwargs=request.kwargs, traceback=einfo.tb, einfo=einfo,
-            )
         if requeue:
             request.reject(requeue=True)
+        elif request.acks_late and not timed_out and not task.acks_on_failure:
+            request.reject(requeue=False)
         else:
             request.acknowledge()
         self.state.task_ready(request)
 
+    def _success_was_stored(self, request: Request) -> bool:
+        """Whether the dead child had stored the run's success (its result is then kept)."""
+        if request.ignore_result:
+            return False
+        try:
+            meta = request.task.backend_for_results.get_task_meta(request.id, cache=False)
+        except Exception as error:  # the backend is down: the run is treated as lost
+            logger.warning("Could not read the result of %s[%s]: %r", request.name, request.id, error)
+            return False
+        return meta.get("status") == states.SUCCESS
+
+
+def _refuse_nul(headers: dict[str, Any]) -> None:
+    """A NUL byte in an id or name cannot be stored by PostgreSQL (results, revokes): refuse the message.
+
+    On Redis Celery would run it; here its result could not be stored and
+    storing it crashed the worker, so it is kept as dead with this reason.
+    """
+    for key in ("id", "task", "root_id", "parent_id", "group"):
+        value = headers.get(key)
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidMessage(
+                f"the {key!r} header {value!r} contains a NUL byte, which the database cannot store: "
+                f"publish it without the NUL"
+            )
+
+
+def _reject_with_reason(message: Any, reason: str) -> None:
+    """Reject without requeue; with the django:// transport the dead row keeps ``reason``."""
+    reject_as_dead = getattr(getattr(message.channel, "qos", None), "reject_as_dead", None)
+    if reject_as_dead is None or message.acknowledged:
+        message.reject(requeue=False)
+        return
+    reject_as_dead(message.delivery_tag, reason)
+    message._state = "REJECTED"

@@ -95,6 +95,10 @@ class Request:
         #: the consumer's connection generation it arrived on
         self.generation = 0
         self._ack_lock = threading.Lock()
+        #: acked at start and its row kept as running (``django://``)
+        self._running = False
+        #: acked the plain way
+        self._plain_acked = False
         self.request_dict = self._build_request_dict()
 
     # -- the task's view ---------------------------------------------------
@@ -173,8 +177,52 @@ class Request:
 
     # -- the message -------------------------------------------------------
 
+    def acknowledge_started(self) -> bool:
+        """Early ack (``acks_late=False``) of a request about to run; False: do not run it.
+
+        With the ``django://`` transport the message row is kept as running
+        until the run ends (:meth:`acknowledge` then deletes it), so a worker
+        dying in between leaves a visible ``WorkerLostError`` instead of
+        nothing; and a message whose lease this consumer no longer holds
+        (lapsed, or given back at a reconnect) is refused: another worker
+        has it. Other transports: a plain ack. Idempotent: a request handed
+        to a second child after the first died is already started.
+        """
+        with self._ack_lock:
+            if self.acknowledged:
+                return self._running or self._plain_acked
+            self.acknowledged = True
+        ack_started = getattr(getattr(self.message.channel, "qos", None), "ack_started", None)
+        try:
+            if ack_started is None:
+                self.message.ack()
+                self._plain_acked = True
+                return True
+            started = bool(ack_started(self.message.delivery_tag))
+        except BaseException:
+            self.acknowledged = False  # not settled: the caller gives it back
+            raise
+        self.message._state = "ACK"
+        self._running = started
+        return started
+
+    def _finish_running(self) -> bool:
+        """If started with :meth:`acknowledge_started`: end the run's row (once); True if it was."""
+        with self._ack_lock:
+            if not self._running:
+                return False
+            self._running = False
+        try:
+            self.message.channel.qos.ack_finished(self.message.delivery_tag)
+        except BaseException:
+            self._running = True
+            raise
+        return True
+
     def acknowledge(self) -> None:
         """Ack the message once; later calls (and rejects) do nothing."""
+        if self._finish_running():
+            return
         # Pool threads and the consumer may race to settle the same message.
         with self._ack_lock:
             if self.acknowledged:
@@ -185,9 +233,16 @@ class Request:
         except BaseException:
             self.acknowledged = False  # not settled: a retry may ack it
             raise
+        self._plain_acked = True
 
     def reject(self, requeue: bool = False) -> None:
-        """Reject the message once (requeue: give the row back to its queue)."""
+        """Reject the message once (requeue: give the row back to its queue).
+
+        A request already acked at start is only finished (as Celery: the
+        reject of an acked message does nothing).
+        """
+        if self._finish_running():
+            return
         with self._ack_lock:
             if self.acknowledged:
                 return

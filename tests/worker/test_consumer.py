@@ -6,9 +6,11 @@ Every test claims and acks rows, which commits: no wrapping transaction.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kombu import Connection, Producer
@@ -21,9 +23,11 @@ from tests.worker.conftest import Events
 from tests.worker.proj.tasks import (
     MyErr,
     add,
+    dies_once,
     echo,
     fail,
     ignored,
+    late_mark,
     mark,
     rejected,
     request_fields,
@@ -266,16 +270,33 @@ def test_early_delivered_eta_is_held_until_due(app: Celery) -> None:
 
 def test_acks_late_failure_without_acks_on_failure_is_rejected(app: Celery) -> None:
     fail_late = app.tasks[fail.name]
-    previous = (fail_late.acks_late, fail_late.acks_on_failure_or_timeout)
-    fail_late.acks_late, fail_late.acks_on_failure_or_timeout = True, False
+    previous = (fail_late.acks_late, fail_late.acks_on_failure)
+    fail_late.acks_late, fail_late.acks_on_failure = True, False
     try:
         result = fail.delay()
         drain(app)
     finally:
-        fail_late.acks_late, fail_late.acks_on_failure_or_timeout = previous
+        fail_late.acks_late, fail_late.acks_on_failure = previous
 
     assert result.state == states.FAILURE
     assert Message.objects.get().status == Message.Status.DEAD
+
+
+def _noop() -> None:
+    pass
+
+
+def test_the_split_ack_options_fall_back_to_acks_on_failure_or_timeout_as_celery(app: Celery) -> None:
+    """Celery 5.7: acks_on_failure/acks_on_timeout, when unset, take acks_on_failure_or_timeout's value."""
+    import celery
+
+    for make in (lambda: app, lambda: celery.Celery("real", set_as_current=False)):
+        real = make()
+        old = real.task(acks_late=True, acks_on_failure_or_timeout=False, shared=False, name="t.old")(_noop)
+        split = real.task(acks_late=True, acks_on_failure=False, shared=False, name="t.split")(_noop)
+        plain = real.task(shared=False, name="t.plain")(_noop)
+        observed = [(t.acks_on_failure, t.acks_on_timeout, t.retry_on_worker_lost) for t in (old, split, plain)]
+        assert observed == [(False, False, False), (False, True, False), (True, True, False)], (real, observed)
 
 
 def test_protocol_1_message_runs(app: Celery) -> None:
@@ -307,3 +328,67 @@ def test_chain_in_the_message_runs_step_by_step(app: Celery, tmp_path: Path) -> 
     assert drain(app) == 3
 
     assert lines(path) == ["first", "second", "third"]
+
+
+@pytest.mark.parametrize("dedupe", [True, False])
+def test_worker_deduplicate_successful_tasks_skips_a_redelivered_success(
+    app: Celery, tmp_path: Path, dedupe: bool
+) -> None:
+    """As Celery: an acks_late message delivered again after its run succeeded is not run again (when set)."""
+    app.conf.worker_deduplicate_successful_tasks = dedupe
+    path = tmp_path / "marks"
+    # An earlier delivery ran to the end and stored its result; its worker
+    # died before the ack, before the link was sent: the message comes back.
+    result = late_mark.apply_async((str(path), "again"), link=mark.si(str(path), "callback"))
+    app.backend.store_result(result.id, "first", states.SUCCESS)
+    Message.objects.filter(task_id=result.id).update(delivery_count=1)
+
+    drain(app)
+
+    assert lines(path) == (["callback"] if dedupe else ["again", "callback"])
+    assert result.get(timeout=1) == ("first" if dedupe else "again")
+    assert not Message.objects.exists()
+
+
+def _lost(row: Message) -> Any:
+    """The run of ``row`` as the lease reaper reports it when its worker process died (row kept as dead)."""
+    from kombu_transport_django.signals import LostRun
+
+    Message.objects.filter(id=row.id).update(status=Message.Status.DEAD, dead_reason="WorkerLostError: test")
+    return LostRun(row.id, row.queue, row.task_id, row.task_name, row.payload, "run:1:x@host", "WorkerLostError")
+
+
+def test_a_run_lost_with_its_worker_process_fails_its_chain_and_calls_errbacks(app: Celery, tmp_path: Path) -> None:
+    from celery_compat import chain
+    from celery_compat.exceptions import WorkerLostError
+    from celery_compat.worker.lost import store_lost_runs
+
+    path = tmp_path / "marks"
+    result = chain(mark.s(str(path), "never").on_error(mark.si(str(path), "errback")), add.si(1, 1)).delay()
+    first = Message.objects.get()
+
+    assert store_lost_runs(app, [_lost(first)]) == 1
+
+    assert result.parent.state == states.FAILURE and result.state == states.FAILURE
+    assert isinstance(result.parent.result, WorkerLostError) and isinstance(result.result, WorkerLostError)
+    drain(app)  # the errback (old-style: a message)
+    assert lines(path) == ["errback"]
+
+
+def test_a_run_lost_with_its_worker_process_is_retried_with_retry_on_worker_lost(app: Celery, tmp_path: Path) -> None:
+    from celery_compat.worker.lost import store_lost_runs
+
+    path = tmp_path / "marks"
+    retried = dies_once.delay(str(path))  # the task's options: retry_on_worker_lost, max_retries=1
+    first = Message.objects.get()
+
+    assert store_lost_runs(app, [_lost(first)]) == 1
+
+    assert retried.state == states.RETRY
+    again = Message.objects.get()  # the dead row is gone: sent again instead
+    assert again.id != first.id and again.status == Message.Status.READY
+    assert json.loads(again.payload)["headers"]["retries"] == 1
+    # Out of retries: the next loss fails it.
+    assert store_lost_runs(app, [_lost(again)]) == 1
+    assert retried.state == states.FAILURE
+    assert not lines(path)

@@ -80,6 +80,16 @@ def test_a_task_with_a_bad_rate_limit_is_named() -> None:
 # -- a real worker ------------------------------------------------------------------
 
 @pytest.mark.django_db(transaction=True)
+def test_runworker_refuses_a_bad_rate_limit_in_one_line(runworker: StartWorker) -> None:
+    worker = runworker("-A", "tests.worker.bad_rate_limit:app", ready=False)
+    code = worker.wait_exit(60)
+    output = worker.output()
+    assert code == 1, output
+    assert "CommandError: Task 'bad.rate_limited': Invalid rate limit '5/y'" in output, output
+    assert "Traceback" not in output, output
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
 @pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_five_per_second_spaces_the_starts(runworker: StartWorker, tmp_path: Path, pool: str) -> None:

@@ -8,31 +8,11 @@ import pytest
 from django.db import connection
 
 from tests.helpers.e2e import wait_until
+from tests.helpers.sessions import terminate_other_sessions
 from tests.worker.conftest import StartWorker
 from tests.worker.proj.tasks import add, count_results
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-def terminate_other_sessions() -> int:
-    """What a database restart does to the worker: every session of it is killed."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()"
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        for session in ids:
-            try:
-                cursor.execute(f"KILL CONNECTION {int(session)}")
-            except Exception:  # it ended meanwhile
-                pass
-        return len(ids)
 
 
 @pytest.mark.skipif(connection.vendor not in ("postgresql", "mysql"),

@@ -26,6 +26,10 @@ from tests.helpers.e2e import wait_until
 from tests.worker.conftest import RunWorker, StartWorker
 from tests.worker.proj.tasks import (
     add,
+    dies,
+    dies_after_success,
+    dies_once,
+    dies_without_retries_left,
     late_and_requeued,
     mark,
     pid,
@@ -124,7 +128,37 @@ def test_sigkill_of_a_child_fails_the_task_with_worker_lost_error(runworker: Sta
         result.get(timeout=20)
     assert str(raised.value) == "Worker exited prematurely: signal 9 (SIGKILL) Job: 0."
     assert add.delay(2, 3).get(timeout=20) == 5
-    assert not Message.objects.exists()  # acked at start: not redelivered
+    # Acked at start: not redelivered. The rows are deleted when their runs
+    # end, just after the results are stored (kept as running until then).
+    wait_until("the rows deleted", lambda: not Message.objects.exists(), 10)
+    assert not Message.objects.dead().exists()
+
+
+def test_a_dead_child_fails_its_chain_calls_errbacks_and_honours_retry_on_worker_lost(
+    runworker: StartWorker, tmp_path: Path
+) -> None:
+    """As Celery 5.7's worker when a pool process dies mid-task."""
+    from celery_compat import chain
+
+    path = tmp_path / "marks"
+    worker = runworker("-P", "prefork", "-c", "1")
+    # The chain's later step fails with the same error; the errback is called.
+    chained = chain(dies.s(str(path)).on_error(mark.si(str(path), "errback")), add.si(1, 1)).delay()
+    with pytest.raises(WorkerLostError):
+        chained.get(timeout=30)
+    assert chained.state == states.FAILURE and chained.parent.state == states.FAILURE
+    wait_until("the errback", lambda: "errback" in lines(path), 20, procs=[worker.proc], log=worker.log)
+    # retry_on_worker_lost: sent again as retry() would, until max_retries.
+    assert dies_once.delay(str(path)).get(timeout=30) == 1
+    gone = dies_without_retries_left.delay(str(path))
+    with pytest.raises(WorkerLostError):
+        gone.get(timeout=30)
+    assert lines(path).count("run 0") == 2 and lines(path).count("run 1") == 1
+    # A success stored before the process died is kept.
+    assert dies_after_success.delay().get(timeout=30) == "kept"
+    wait_until("the warning", lambda: "succeeded before the worker was lost" in worker.output(), 10)
+    assert add.delay(2, 3).get(timeout=20) == 5
+    wait_until("the rows deleted", lambda: not Message.objects.exists(), 10)
 
 
 def test_sigkill_with_acks_late_and_reject_on_worker_lost_runs_it_again(runworker: StartWorker, tmp_path: Path) -> None:

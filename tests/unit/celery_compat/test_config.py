@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,33 @@ def test_settings_fall_back_to_defaults_and_name_unknown_ones() -> None:
     assert conf["worker_prefetch_multiplier"] == 4
     with pytest.raises(AttributeError, match="no setting 'task_default_qeue'"):
         conf.task_default_qeue  # noqa: B018
+
+
+def _warnings_of_binding(make_app: Any) -> list[str]:
+    import warnings
+
+    app = make_app()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        app.task(queue="q", priority=3, shared=False, name="w.routed")(_noop)
+        app.task(shared=False, name="w.plain")(_noop)
+        for _ in range(2):  # the app's task registry binds them (once)
+            app.tasks["w.routed"].run, app.tasks["w.plain"].run
+    return [f"{type(w.message).__name__}: {w.message}" for w in caught]
+
+
+def _noop() -> None:
+    pass
+
+
+def test_routing_task_attributes_warn_as_celery_5_7() -> None:
+    """queue=/priority= on a task: Celery 5.7 warns once per attribute (use task_routes); so do we, word for word."""
+    import celery
+
+    from celery_compat import Celery
+
+    ours = _warnings_of_binding(lambda: Celery("ours", set_as_current=False))
+    theirs = _warnings_of_binding(lambda: celery.Celery("theirs", set_as_current=False))
+    # Celery may warn twice when an app of an earlier test bound the classes again.
+    assert len(ours) == 2 and set(ours) == set(theirs), (ours, theirs)
+    assert "The 'queue' task attribute is deprecated" in ours[0]

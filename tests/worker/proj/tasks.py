@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from celery_compat import shared_task
+from celery_compat import Task, shared_task
 from celery_compat.exceptions import Ignore, Reject, SoftTimeLimitExceeded
 
 
@@ -141,3 +141,50 @@ def count_results() -> int:
     from celery_compat.models import TaskResult
 
     return TaskResult.objects.count()
+
+
+# -- pool processes that die mid-run (SIGKILL of their own process) -----------
+
+
+def _die() -> None:
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@shared_task
+def dies(path: str) -> None:
+    _append(path, "dies")
+    _die()
+
+
+@shared_task(bind=True, retry_on_worker_lost=True, max_retries=1, default_retry_delay=0)
+def dies_once(self: Any, path: str) -> int:
+    """retry_on_worker_lost: the first run's process dies, the retry returns its retry count."""
+    _append(path, f"run {self.request.retries}")
+    if self.request.retries == 0:
+        _die()
+    return self.request.retries
+
+
+@shared_task(bind=True, retry_on_worker_lost=True, max_retries=0, default_retry_delay=0)
+def dies_without_retries_left(self: Any, path: str) -> None:
+    _append(path, f"run {self.request.retries}")
+    _die()
+
+
+class _DiesAfterSuccess(Task):
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        _die()  # after the SUCCESS was stored
+
+
+@shared_task(base=_DiesAfterSuccess)
+def dies_after_success() -> str:
+    return "kept"
+
+
+@shared_task(acks_late=True)
+def late_mark(path: str, value: Any) -> Any:
+    """acks_late: appends ``value`` to ``path`` and returns it."""
+    _append(path, str(value))
+    return value
