@@ -13,9 +13,6 @@ if TYPE_CHECKING:
 #: ``subtask_type`` → class, filled by :meth:`Signature.register_type`.
 _TYPES: dict[str, type[Signature]] = {}
 
-#: Options that place a task inside a workflow: set by ``freeze``.
-_FREEZE_KEYS = ("group_id", "chord", "group_index", "root_id", "parent_id")
-
 
 def _uuid() -> str:
     from ..task import uuid4
@@ -185,13 +182,20 @@ class Signature(dict):
 
     def link(self, callback: Any) -> Any:
         """Apply ``callback`` with this task's result when it succeeds."""
-        self.options.setdefault("link", []).append(callback)
-        return callback
+        return self._append_to_list_option("link", callback)
 
     def link_error(self, errback: Any) -> Any:
         """Call ``errback`` when this task fails."""
-        self.options.setdefault("link_error", []).append(errback)
-        return errback
+        return self._append_to_list_option("link_error", errback)
+
+    def _append_to_list_option(self, key: str, value: Any) -> Any:
+        # As Celery: a callback equal to one already linked is not linked twice.
+        items = self.options.setdefault(key, [])
+        if not isinstance(items, list):
+            items = self.options[key] = list(items) if isinstance(items, tuple) else [items]
+        if value not in items:
+            items.append(value)
+        return value
 
     def on_error(self, errback: Any) -> Signature:
         self.link_error(errback)
@@ -200,19 +204,30 @@ class Signature(dict):
     def freeze(self, _id: str | None = None, group_id: str | None = None, chord: Any = None,
                root_id: str | None = None, parent_id: str | None = None, group_index: int | None = None,
                **kwargs: Any) -> Any:
-        """Fix the task id (and place in a workflow) now; returns the result to be."""
-        opts = self.options
-        if _id:
-            opts["task_id"] = _id
-        task_id = opts.setdefault("task_id", _uuid())
-        opts.setdefault("reply_to", self.app.thread_oid)
-        for key, value in zip(_FREEZE_KEYS, (group_id, chord, group_index, root_id, parent_id)):
-            if value is not None:
-                opts[key] = value
-        return self.app.AsyncResult(task_id)
+        """Fix the task id (and place in a workflow) now; returns the result to be.
 
-    def _placed(self, **options: Any) -> dict[str, Any]:
-        return {k: options.get(k) for k in _FREEZE_KEYS if options.get(k) is not None}
+        As Celery's: a signature that already has a ``task_id`` keeps it
+        (``_id`` is only used when it has none, else a new id), and a
+        ``group_id`` it already has is kept; ``root_id``/``parent_id`` and
+        ``chord`` replace its own when given, ``group_index`` when not None.
+        Freezing twice gives the same id.
+        """
+        opts = self.options
+        task_id = opts.get("task_id")
+        if not task_id:
+            task_id = opts["task_id"] = _id or _uuid()
+        if root_id:
+            opts["root_id"] = root_id
+        if parent_id:
+            opts["parent_id"] = parent_id
+        opts.setdefault("reply_to", self.app.thread_oid)
+        if group_id and "group_id" not in opts:
+            opts["group_id"] = group_id
+        if chord:
+            opts["chord"] = chord
+        if group_index is not None:
+            opts["group_index"] = group_index
+        return self.app.AsyncResult(task_id)
 
     # -- calling -------------------------------------------------------------------
 
@@ -247,7 +262,8 @@ class Signature(dict):
         from .workflows import chain
 
         if isinstance(other, chain):
-            return chain(self, *other.tasks, app=self._app)
+            # As Celery: the right-hand chain's steps are copied, this one is not.
+            return chain(self, *(task.clone() for task in other.tasks), app=self._app)
         if isinstance(other, Signature):
             return chain(self, other, app=self._app)
         return NotImplemented

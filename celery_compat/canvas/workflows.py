@@ -45,16 +45,13 @@ class _Workflow(Signature):
 
     partial = clone
 
-    def _link_and_freeze(self, options: dict[str, Any]) -> Any:
-        """Take ``link``/``link_error`` and the workflow place out of ``options``; freeze with them."""
+    def _take_links(self, options: dict[str, Any]) -> None:
+        """Move ``link``/``link_error`` of an ``apply_async`` call onto this workflow."""
         for key in ("link", "link_error"):
             value = options.pop(key, None)
             if value is not None:
                 for item in value if isinstance(value, (list, tuple)) else [value]:
                     getattr(self, key)(item)
-        return self.freeze(options.pop("task_id", None), group_id=options.pop("group_id", None),
-                           chord=options.pop("chord", None), group_index=options.pop("group_index", None),
-                           root_id=options.get("root_id"))
 
 
 class _TaskList(_Workflow):
@@ -82,6 +79,13 @@ class _TaskList(_Workflow):
 
 # -- chain ---------------------------------------------------------------------
 
+#: ``chain(..., app=None)`` is not ``chain(...)``: only the latter copies its steps
+_NO_APP: Any = object()
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, (dict, str))
+
 
 @Signature.register_type(name="chain")
 class chain(_TaskList):
@@ -91,28 +95,40 @@ class chain(_TaskList):
     group followed by another step becomes a chord.
     """
 
-    def __new__(cls, *tasks: Any, app: Celery | None = None, **options: Any) -> Any:
+    def __new__(cls, *tasks: Any, app: Any = _NO_APP, **options: Any) -> Any:
         # As Celery (chains are built with ``|``): chain(group, task) is the chord itself.
         if not options and len(tasks) == 2 and isinstance(tasks[0], group) and isinstance(tasks[1], Signature):
-            return chord(tasks[0], body=tasks[1], app=app)
+            return chord(tasks[0], body=tasks[1], app=None if app is _NO_APP else app)
         return super().__new__(cls)
 
-    def __init__(self, *tasks: Any, app: Celery | None = None, **options: Any) -> None:
-        if len(tasks) == 1 and not isinstance(tasks[0], dict) and isinstance(tasks[0], Iterable):
+    def __init__(self, *tasks: Any, app: Any = _NO_APP, **options: Any) -> None:
+        # As Celery's chain(): called with steps and no keyword at all, it is
+        # built as ``a | b | c`` from an empty chain, which copies every step
+        # but a last plain signature (so freezing it leaves the caller's
+        # signatures alone); with any keyword (``app=`` too) nothing is copied.
+        copy_steps = app is _NO_APP and not options and (len(tasks) != 1 or _is_list(tasks[0]))
+        app = None if app is _NO_APP else app
+        if len(tasks) == 1 and _is_list(tasks[0]):
             tasks = tuple(tasks[0])
         flat: list[Signature] = []
-        for task in _sigs(tasks, app):
-            flat.extend(task.tasks if isinstance(task, _chain) and not task.options else [task])
+        sigs = _sigs(tasks, app)
+        for n, task in enumerate(sigs):
+            steps = task.tasks if isinstance(task, _chain) and not task.options else [task]
+            if copy_steps and (n < len(sigs) - 1 or isinstance(task, _chain)):
+                steps = [step.clone() for step in steps]
+            flat.extend(steps)
         Signature.__init__(self, "celery.chain", (), {"tasks": flat}, options, subtask_type="chain",
                            immutable=False, app=app)
         # As Celery builds chains with ``|``: a group followed by a step is a chord from the start.
         self.kwargs["tasks"] = self._steps()
 
     def __or__(self, other: Any) -> Any:
+        # As Celery: this chain's steps are copied, and a chain's steps on the right.
+        mine = [task.clone() for task in self.tasks]
         if isinstance(other, _chain):
-            return _chain(*self.tasks, *other.tasks, app=self._app)
+            return _chain(*mine, *(task.clone() for task in other.tasks), app=self._app)
         if isinstance(other, Signature):
-            return _chain(*self.tasks, other, app=self._app)
+            return _chain(*mine, other, app=self._app)
         return NotImplemented
 
     def _steps(self) -> list[Signature]:
@@ -131,27 +147,28 @@ class chain(_TaskList):
     def freeze(self, _id: str | None = None, group_id: str | None = None, chord: Any = None,
                root_id: str | None = None, parent_id: str | None = None, group_index: int | None = None,
                **kwargs: Any) -> Any:
-        """Freeze every step (the last one takes ``_id`` and the workflow place); returns the last result."""
+        """Freeze every step in place; returns the last step's result (``parent``: the step before).
+
+        As Celery's: the last step takes ``_id`` (if it has no id yet) and
+        the workflow place (``group_id``, ``chord``, ``group_index``); the
+        chain's own ``task_id`` option is not used here (``apply_async``
+        uses it) and becomes the last step's id. Chain-level ``link`` and
+        ``link_error`` are given to the steps by ``apply_async``, not here.
+        """
         steps = self._steps()
         if not steps:
             return None
-        links = self.options.pop("link", None) or []
-        errbacks = self.options.pop("link_error", None) or []
-        for step in steps:
-            for errback in errbacks:
-                step.link_error(errback)
-        for callback in links:
-            steps[-1].link(callback)
         results = []
-        last_id = _id or self.options.get("task_id")
         for i, step in enumerate(steps):
             if i == len(steps) - 1:
-                results.append(step.freeze(last_id, group_id=group_id, chord=chord, group_index=group_index,
+                results.append(step.freeze(_id, group_id=group_id, chord=chord, group_index=group_index,
                                            root_id=root_id))
             else:
                 results.append(step.freeze(root_id=root_id))
         for previous, result in zip(results, results[1:]):
-            _root(result).parent = previous
+            root = _root(result)
+            if root is not previous:
+                root.parent = previous
         self.kwargs["tasks"] = steps
         self.options["task_id"] = results[-1].id
         return results[-1]
@@ -160,17 +177,32 @@ class chain(_TaskList):
         """Publish the first step with the others embedded; returns the last step's result.
 
         The result's ``parent`` is the previous step's result, and so on up
-        to the first one.
+        to the first one. The chain itself is not changed (a copy is
+        published), so ids fixed by an earlier :meth:`freeze` are kept.
         """
         app = self.app
         if app.conf.task_always_eager:
             return self.apply(args, kwargs, **options)
-        sig = self if self.options.get("task_id") and "task_id" not in options else self.clone()
-        result = sig._link_and_freeze(options)
+        sig = self.clone()
+        sig._take_links(options)
+        links = sig.options.pop("link", None) or []
+        errbacks = sig.options.pop("link_error", None) or []
+        # As Celery's: the chain's own options under the call's; what does not
+        # place the chain (queue, countdown, headers…) goes to the first step.
+        options = {**sig.options, **options}
+        result = sig.freeze(options.pop("task_id", None) or sig.options.get("task_id"),
+                            group_id=options.pop("group_id", None), chord=options.pop("chord", None),
+                            group_index=options.pop("group_index", None), root_id=options.get("root_id"))
         steps = sig.tasks
         if not steps:
             return None
-        embedded = list(options.pop("chain", None) or sig.options.get("chain") or [])
+        # A chain-level errback is linked to every step, a callback to the last one (as Celery's run()).
+        for step in steps:
+            for errback in errbacks:
+                step.link_error(errback)
+        for callback in links:
+            steps[-1].link(callback)
+        embedded = list(options.pop("chain", None) or [])
         embedded.extend(reversed(steps[1:]))
         first = steps[0]
         args = (*(args or ()), *sig.args)
@@ -282,21 +314,68 @@ class group(_TaskList):
     def freeze(self, _id: str | None = None, group_id: str | None = None, chord: Any = None,
                root_id: str | None = None, parent_id: str | None = None, group_index: int | None = None,
                **kwargs: Any) -> Any:
-        """Fix the group id and every task's id; returns the ``GroupResult``."""
+        """Fix the group id and every task's id; returns the ``GroupResult``.
+
+        As Celery's: the group keeps its own ``task_id`` (``_id`` is not
+        used), takes ``group_id``/``chord``/``group_index`` as its own
+        options, and keeps a ``root_id``/``parent_id`` it already has. Its
+        tasks are replaced by frozen copies (the signatures it was built
+        from are not changed), each with its ``group_index`` and the
+        ``group_id`` given here, if any: the group's own id is given to its
+        tasks when it is published.
+        """
+        opts = self.options
+        gid = opts.get("task_id")
+        if not gid:
+            gid = opts["task_id"] = _uuid()
+        if group_id:
+            opts["group_id"] = group_id
+        if chord:
+            opts["chord"] = chord
+        if group_index is not None:
+            opts["group_index"] = group_index
+        root_id = opts.setdefault("root_id", root_id)
+        parent_id = opts.setdefault("parent_id", parent_id)
+        tasks = self._copies()
+        results = [task.freeze(group_id=group_id, chord=chord, root_id=root_id, parent_id=parent_id, group_index=i)
+                   for i, task in enumerate(tasks)]
+        self.kwargs["tasks"] = tasks
+        return self._group_result(gid, results)
+
+    def _copies(self) -> list[Signature]:
+        """Copies of the tasks, nested groups flattened (what freezing and publishing work on)."""
+        copies: list[Signature] = []
+        for task in self.tasks:
+            if isinstance(task, group):
+                copies.extend(task._copies())
+            else:
+                copies.append(task.clone())
+        return copies
+
+    def _group_result(self, gid: str, results: list[Any]) -> Any:
         from ..result import GroupResult
 
-        if _id:
-            self.options["task_id"] = _id
-        gid = self.options.setdefault("task_id", _uuid())
-        results = [
-            task.freeze(group_id=gid, chord=chord, group_index=i, root_id=root_id, parent_id=parent_id)
-            for i, task in enumerate(self.tasks)
-        ]
         return GroupResult(gid, results, app=self.app)
+
+    def _apply_options(self, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The group id and the options each task is published or applied with.
+
+        As Celery's: the group's own options under the call's, the id: the
+        call's ``task_id``, else the group's own, else a new one.
+        """
+        merged = {k: v for k, v in self.options.items() if k not in ("group_id", "group_index")}
+        merged.update({k: v for k, v in options.items() if k not in ("group_id", "group_index")})
+        gid = merged.pop("task_id", None) or _uuid()
+        for key in ("chain", "link", "link_error"):
+            merged.pop(key, None)
+        return gid, merged
 
     def apply_async(self, args: Any = None, kwargs: Any = None, add_to_parent: bool = True,
                     producer: Any = None, link: Any = None, link_error: Any = None, **options: Any) -> Any:
         """Publish every task (partial ``args`` prepended to each); returns the ``GroupResult``.
+
+        The group itself is not changed (copies are published), so ids fixed
+        by an earlier :meth:`freeze` are kept.
 
         Raises:
             TypeError: ``link``/``link_error`` given (link each task, or use a chord).
@@ -308,21 +387,20 @@ class group(_TaskList):
         app = self.app
         if app.conf.task_always_eager:
             return self.apply(args, kwargs, **options)
-        sig = self if self.options.get("task_id") and "task_id" not in options else self.clone()
-        chord_body = options.pop("chord", None)
-        result = sig.freeze(options.pop("task_id", None), chord=chord_body, root_id=options.pop("root_id", None),
-                            parent_id=options.pop("parent_id", None))
-        for key in ("group_id", "group_index", "chain"):
-            options.pop(key, None)
-        args = (*(args or ()), *sig.args)
+        gid, options = self._apply_options(options)
+        root_id = options.get("root_id")
+        tasks = self._copies()
+        results = [task.freeze(group_id=gid, root_id=root_id, group_index=i) for i, task in enumerate(tasks)]
+        args = (*(args or ()), *self.args)
         from ..bulk import publish_batch
 
         with publish_batch(app, producer):  # django://: multi-row INSERTs
-            for task in sig.tasks:
-                opts = dict(options, add_to_parent=False)
+            for task in tasks:
+                opts = dict(options, add_to_parent=False, group_id=gid)
                 if producer is not None:
                     opts["producer"] = producer
                 task.apply_async(args, kwargs, **opts)
+        result = self._group_result(gid, results)
         if add_to_parent:
             from .._state import get_current_worker_task
 
@@ -333,12 +411,10 @@ class group(_TaskList):
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         """Run every task here, in order; returns a ``GroupResult`` of ``EagerResult``\\ s."""
-        from ..result import GroupResult
-
-        sig = self.clone()
-        result = sig.freeze()
-        args = (*(args or ()), *sig.args)
-        return GroupResult(result.id, [task.apply(args, kwargs) for task in sig.tasks], app=self.app)
+        gid, options = self._apply_options(options)
+        args = (*(args or ()), *self.args)
+        return self._group_result(gid, [task.apply(args, kwargs, group_id=gid, **options)
+                                        for task in self._copies()])
 
     def __call__(self, *partial_args: Any, **options: Any) -> Any:
         return self.apply_async(partial_args, **options)
@@ -421,30 +497,58 @@ class chord(_Workflow):
     def freeze(self, _id: str | None = None, group_id: str | None = None, chord: Any = None,
                root_id: str | None = None, parent_id: str | None = None, group_index: int | None = None,
                **kwargs: Any) -> Any:
-        """Fix the header's and the body's ids; returns the body's result (its parent: the header's)."""
+        """Fix the header's and the body's ids; returns the body's result (its parent: the header's).
+
+        As Celery's: the header (a group) keeps its id and its tasks carry
+        the body as ``chord``; the body keeps an id it already has, else
+        takes ``_id`` (the chord's own ``task_id`` option is used by
+        ``apply_async``, not here), and the workflow place. The chord's
+        ``task_id`` becomes the header's id.
+        """
+        return self._freeze_parts(_id, group_id, chord, root_id, parent_id, group_index)[0]
+
+    def _freeze_parts(self, body_id: str | None, group_id: str | None, chord: Any, root_id: str | None,
+                      parent_id: str | None, group_index: int | None, body_group: bool = False) -> tuple[Any, Any]:
+        """Freeze header and body; ``(body result, header result)``.
+
+        ``body_group``: a body without a group of its own takes the header's
+        id as ``group_id``, as Celery gives it when the chord is applied.
+        """
         body = self.body
         if body is None:
             raise TypeError("chord has no body")
         header = self.header
-        gid = header.options.setdefault("task_id", _uuid())
-        body_result = body.freeze(_id or self.options.get("task_id"),
-                                  group_id=group_id or body.options.get("group_id") or gid, chord=chord,
-                                  group_index=group_index, root_id=root_id)
-        header_result = header.freeze(gid, chord=dict(body), root_id=root_id, parent_id=parent_id)
-        _root(body_result).parent = header_result
-        self.options["task_id"] = body_result.id
-        return body_result
+        header_result = header.freeze(chord=body, root_id=root_id, parent_id=parent_id)
+        self.options["task_id"] = header_result.id
+        if body_group:
+            group_id = group_id or header_result.id
+        body_result = body.freeze(body_id, group_id=group_id, chord=chord, group_index=group_index,
+                                  root_id=root_id)
+        root = _root(body_result)
+        if root is not header_result:
+            root.parent = header_result
+        return body_result, header_result
 
     def apply_async(self, args: Any = None, kwargs: Any = None, body: Any = None, **options: Any) -> Any:
         """Create the chord's counter, publish the header; returns the body's result.
 
         Partial ``args`` go to every header task. An empty header publishes
-        the body at once with ``[]``.
+        the body at once with ``[]``. The chord itself is not changed (a
+        copy is published), so ids fixed by an earlier :meth:`freeze` are
+        kept.
         """
         app = self.app
-        sig = self if self.options.get("task_id") and "task_id" not in options else self.clone()
+        sig = self.clone()
         if body is not None:
             sig.body = body
+        # As Celery: the header is published under the chord's own task_id
+        # option (freeze() sets it to the header's id), never under an id the
+        # header group was built with; apply_async(task_id=) names the body.
+        header_id = self.options.get("task_id")
+        if header_id:
+            sig.header.options["task_id"] = header_id
+        else:
+            sig.header.options.pop("task_id", None)
         if app.conf.task_always_eager:
             return sig.apply(args, kwargs, **options)
         backend = app.backend
@@ -455,16 +559,17 @@ class chord(_Workflow):
                 sig.body.options["chain"] = list(extra_chain)
             else:
                 sig.body.set(chain=list(extra_chain))  # type: ignore[union-attr]
-        body_result = sig._link_and_freeze(options)
+        sig._take_links(options)
+        body_result, header_result = sig._freeze_parts(
+            options.pop("task_id", None) or self.options.get("task_id"), options.pop("group_id", None),
+            options.pop("chord", None), options.get("root_id"), None, options.pop("group_index", None),
+            body_group=True)
         header = sig.header
         args = (*(args or ()), *sig.args)
         if not header.tasks:
             sig.body.apply_async(([],), parent_id=options.get("parent_id"),  # type: ignore[union-attr]
                                  root_id=options.get("root_id"))
             return body_result
-        header_result = body_result
-        while header_result.parent is not None and header_result.id != header.id:
-            header_result = header_result.parent
         # With django:// on the result database: the counter and every header
         # message together or nothing (no counter left waiting for parts that were never sent).
         with backend.chord_publish_transaction():

@@ -53,6 +53,25 @@ def test_h3_header_failure_fails_the_body_with_chord_error(app: Celery) -> None:
     assert not ChordCounter.objects.exists()
 
 
+def test_h3_old_style_errbacks_of_the_body_are_sent_as_one_group(app: Celery) -> None:
+    """As Celery's chord_error_from_stack: applied with the body's id, as one group, the body their parent."""
+    from celery_compat.models import TaskResult
+
+    body = tsum.s()
+    body.link_error(tasks.fields.s("a"))  # bound: old-style, called fields(body_id, "a")
+    body.link_error(tasks.fields.s("b"))
+    r = chord([add.s(1, 1), boom.s()], body).delay()
+    drain(app)
+    assert r.state == states.FAILURE
+    known = {r.id, *(part.id for part in r.parent.results)}
+    rows = TaskResult.objects.exclude(task_id__in=known)
+    found = sorted((app.AsyncResult(row.task_id).get(timeout=1) for row in rows), key=lambda f: f["args"][1])
+    assert [f["args"] for f in found] == [[r.id, "a"], [r.id, "b"]]
+    assert [f["parent_id"] for f in found] == [r.id, r.id]
+    assert found[0]["group"] is not None and found[0]["group"] == found[1]["group"] != r.parent.id
+    assert [f["group_index"] for f in found] == [0, 1]
+
+
 def test_h3_group_body_fails_every_body_task(app: Celery) -> None:
     r = chord([boom.s()], group(tsum.s(), tsum.s())).delay()
     drain(app)

@@ -110,7 +110,7 @@ def test_other_broker_publishes_after_commit_and_a_failure_is_visible(app: Celer
     body_result = sig.freeze()
     other.backend.apply_chord(body_result.parent, sig.body)
     part = sig.tasks[0]
-    request = Context(id=part.id, group=part.options["group_id"], chord=part.options["chord"])
+    request = Context(id=part.id, group=body_result.parent.id, chord=part.options["chord"])
     assert not other.backend._broker_on("default")
     published: list[str] = []
 

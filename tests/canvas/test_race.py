@@ -49,7 +49,7 @@ def test_concurrent_decrements_trigger_the_body_once(app: Celery, monkeypatch: p
     def part(i: int) -> None:
         try:
             task = header.tasks[i]
-            request = Context(id=task.id, group=task.options["group_id"], chord=task.options["chord"])
+            request = Context(id=task.id, group=body_result.parent.id, chord=task.options["chord"])
             barrier.wait()
             backend.mark_as_done(task.id, 2 * i, request=request)
         except BaseException as exc:
