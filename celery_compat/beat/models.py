@@ -162,6 +162,13 @@ class CrontabSchedule(models.Model):
         ordering = ["month_of_year", "day_of_month", "day_of_week", "hour", "minute", "timezone"]
 
     def clean(self) -> None:
+        for name in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week"):
+            try:
+                self._meta.get_field(name).run_validators(getattr(self, name))
+            except ValidationError:
+                # Its own error names it; Celery's message for the whole
+                # schedule ("Invalid end range: 7 > 6.") would not.
+                return
         try:
             self.schedule  # noqa: B018  Celery's own checks (the 30th of February…)
         except (ValueError, TypeError, schedules.ParseException) as exc:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from ..exceptions import ImproperlyConfigured
 from . import claims
@@ -199,8 +200,10 @@ class DatabaseScheduler:
                     entry.name, entry.task, due, self.hostname, lambda task_id: self.send(entry, task_id, due),
                     row_id=entry.row_id, one_off=entry.one_off,
                 )
-            except DatabaseError:
-                raise  # the database (our broker) is unreachable: the tick is retried, nothing is skipped
+            except (DatabaseError, OperationalError):
+                # The database (our broker) is unreachable (a publish re-raises
+                # that as kombu's OperationalError): the tick is retried, nothing is skipped.
+                raise
             except Exception:
                 # As Celery's beat: a message that cannot be built or sent is logged and the run
                 # skipped; the claim was rolled back, so another scheduler may still send it.

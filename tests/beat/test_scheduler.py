@@ -271,3 +271,29 @@ def test_an_entry_that_cannot_be_sent_is_logged_and_skipped_others_go_on(app, cl
     clock.advance(seconds=1)
     s.tick()
     assert len(runs("good")) == 3
+
+
+def test_a_broker_that_cannot_be_reached_skips_nothing(app, clock, monkeypatch):
+    """The database (our broker) is unreachable at publish: the tick fails and the run fires at the next one.
+
+    The fault is injected at send() (a lost connection cannot be timed to
+    that instant): it raises what publish raises then, kombu's
+    OperationalError with the driver's error as its cause, as Celery does.
+    """
+    from django.db import OperationalError as DBOperationalError
+    from kombu.exceptions import OperationalError
+
+    s = scheduler(app, clock, every={"task": "proj.every", "schedule": 1.0})
+    clock.advance(seconds=1)
+    real_send = DatabaseScheduler.send
+
+    def unreachable(self, *args, **kwargs):
+        raise OperationalError("connection lost") from DBOperationalError("server closed the connection")
+
+    monkeypatch.setattr(DatabaseScheduler, "send", unreachable)
+    with pytest.raises(OperationalError):
+        s.tick()
+    assert runs("every") == []
+    monkeypatch.setattr(DatabaseScheduler, "send", real_send)
+    s.tick()
+    assert len(runs("every")) == 1
