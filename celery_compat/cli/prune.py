@@ -1,8 +1,9 @@
-"""``celery_compat prune``: delete old results and old dead messages, in batches.
+"""``celery_compat prune``: delete old results, old dead messages and gone workers, in batches.
 
 Results (task results, group results, and the chord counters of chords
 abandoned that long ago) older than an age; dead messages (set aside by the
-transport with their reason) created more than an age ago. Each batch is
+transport with their reason) created more than an age ago; the worker
+registry's rows (the admin's workers) not heard from for an age. Each batch is
 a SELECT of ids and short DELETEs, so pruning millions of rows never holds
 long locks. ``dry_run`` only counts.
 """
@@ -26,10 +27,12 @@ class Pruned:
     group_results: int = 0
     chord_counters: int = 0
     dead_messages: int = 0
+    workers: int = 0
 
 
 def prune(*, results_older_than: dt.timedelta | None, dead_older_than: dt.timedelta | None,
-          batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False, broker_database: str = "default") -> Pruned:
+          workers_older_than: dt.timedelta | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+          dry_run: bool = False, broker_database: str = "default") -> Pruned:
     """Delete (or with ``dry_run`` count) what is older than the given ages; None skips that kind."""
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size!r} is invalid: use a whole number of rows, 1 or more")
@@ -50,6 +53,12 @@ def prune(*, results_older_than: dt.timedelta | None, dead_older_than: dt.timede
         cutoff = timezone.now() - dead_older_than
         dead = Message.objects.using(broker_database).dead().filter(created_at__lt=cutoff)
         counts["dead_messages"] = dead.count() if dry_run else delete_in_batches(dead, batch_size)
+    if workers_older_than is not None:
+        from ..models import Worker
+
+        # A running worker writes its row every few seconds: only gone ones are this old.
+        gone = Worker.objects.filter(heartbeat_at__lt=timezone.now() - workers_older_than)
+        counts["workers"] = gone.count() if dry_run else delete_in_batches(gone, batch_size)
     return Pruned(**counts)
 
 

@@ -130,7 +130,7 @@ def _queues(app: Celery, using: str, now: dt.datetime, control_queues: bool) -> 
         .annotate(
             ready=Count("id", filter=ready & Q(available_at__lte=now)),
             scheduled=Count("id", filter=ready & Q(available_at__gt=now)),
-            leased=Count("id", filter=Q(status=Message.Status.LEASED)),
+            leased=Count("id", filter=Q(status__in=(Message.Status.LEASED, Message.Status.RUNNING))),
             dead=Count("id", filter=Q(status=Message.Status.DEAD)),
             oldest=Min("available_at", filter=ready & Q(available_at__lte=now)),
         )

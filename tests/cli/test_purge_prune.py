@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from celery_compat import Celery
 from celery_compat.cli.durations import humanize, parse_age
-from celery_compat.models import ChordCounter, GroupResult, TaskResult
+from celery_compat.models import ChordCounter, GroupResult, TaskResult, Worker
 from kombu_transport_django.models import Message
 from tests.worker.proj.tasks import add
 
@@ -108,14 +108,22 @@ def test_prune_results_and_dead_messages_in_batches(app: Celery) -> None:
     _dead(1, dt.timedelta(days=1))
     add.delay(1, 1)  # waiting, not dead: never pruned
 
+    now = timezone.now()
+    for n, age in enumerate([dt.timedelta(days=9), dt.timedelta(days=8), dt.timedelta(seconds=5)]):
+        Worker.objects.create(hostname=f"w{n}@host", pid=n + 1, pool="prefork", concurrency=2,
+                              started_at=now - age, heartbeat_at=now - age)
+
     dry = run("prune", "--results", "2d", "--dead", "7d", "--dry-run")
     assert dry == ("Would delete 7 task results, 1 group results and 1 chord counters older than 2d00h.\n"
-                   "Would delete 5 dead messages older than 7d00h.\n")
-    assert TaskResult.objects.count() == 9 and Message.objects.dead().count() == 6
+                   "Would delete 5 dead messages older than 7d00h.\n"
+                   "Would delete 2 workers not heard from for 7d00h.\n")
+    assert TaskResult.objects.count() == 9 and Message.objects.dead().count() == 6 and Worker.objects.count() == 3
 
     done = run("prune", "--results", "2d", "--dead", "7d", "--batch-size", "2")
     assert done == ("Deleted 7 task results, 1 group results and 1 chord counters older than 2d00h.\n"
-                    "Deleted 5 dead messages older than 7d00h.\n")
+                    "Deleted 5 dead messages older than 7d00h.\n"
+                    "Deleted 2 workers not heard from for 7d00h.\n")
+    assert list(Worker.objects.values_list("hostname", flat=True)) == ["w2@host"]  # heard from 5 s ago
     assert sorted(TaskResult.objects.values_list("task_id", flat=True)) == sorted(new)
     assert not TaskResult.objects.filter(task_id__in=old).exists()
     assert not GroupResult.objects.exists() and not ChordCounter.objects.exists()
@@ -126,8 +134,11 @@ def test_prune_results_and_dead_messages_in_batches(app: Celery) -> None:
 def test_prune_defaults_and_choices(app: Celery) -> None:
     _results(2, dt.timedelta(days=2))  # result_expires is one day
     _dead(1, dt.timedelta(days=8))  # default --dead is 7d
-    assert run("prune", "--no-dead") == "Deleted 2 task results, 0 group results and 0 chord counters older than 1d00h.\n"
-    assert run("prune", "--no-results") == "Deleted 1 dead messages older than 7d00h.\n"
+    assert run("prune", "--no-dead", "--no-workers") == (
+        "Deleted 2 task results, 0 group results and 0 chord counters older than 1d00h.\n")
+    assert run("prune", "--no-results", "--no-workers") == "Deleted 1 dead messages older than 7d00h.\n"
+    assert run("prune", "--no-results", "--no-dead", "--workers", "1h") == (
+        "Deleted 0 workers not heard from for 1h00m.\n")
     with pytest.raises(CommandError, match="--batch-size"):
         run("prune", "--batch-size", "0")
     with pytest.raises(CommandError, match="'soon' is not an age"):

@@ -3,7 +3,8 @@
     status [--watch]                       queues, workers, throughput (from the tables)
     inspect active|scheduled|reserved|…    ask the workers over the pidbox, as `celery inspect`
     purge [-f] [-Q q1,q2] [-X q3]          delete waiting messages, as `celery purge`
-    prune [--results AGE] [--dead AGE]     delete old results and old dead messages, in batches
+    prune [--results AGE] [--dead AGE] [--workers AGE]
+                                           delete old results, dead messages and gone workers, in batches
 """
 
 from __future__ import annotations
@@ -60,13 +61,16 @@ class Command(BaseCommand):
         p.add_argument("-Q", "--queues", type=_comma_list, help="comma-separated queues to purge")
         p.add_argument("-X", "--exclude-queues", type=_comma_list, help="comma-separated queues not to purge")
 
-        p = sub.add_parser("prune", help="delete old results and old dead messages, in batches")
+        p = sub.add_parser("prune", help="delete old results, dead messages and gone workers, in batches")
         p.add_argument("--results", type=_age, metavar="AGE",
                        help="results finished more than AGE ago (e.g. 7d, 12h; default: result_expires)")
         p.add_argument("--dead", type=_age, metavar="AGE", default=parse_age("7d"),
                        help="dead messages created more than AGE ago (default: 7d)")
+        p.add_argument("--workers", type=_age, metavar="AGE", default=parse_age("7d"),
+                       help="worker registry rows not heard from for AGE (default: 7d)")
         p.add_argument("--no-results", action="store_true", help="leave results alone")
         p.add_argument("--no-dead", action="store_true", help="leave dead messages alone")
+        p.add_argument("--no-workers", action="store_true", help="leave the worker registry alone")
         p.add_argument("--batch-size", type=int, default=prune_mod.DEFAULT_BATCH_SIZE, help="rows per DELETE batch")
         p.add_argument("-n", "--dry-run", action="store_true", help="count only, delete nothing")
 
@@ -196,9 +200,11 @@ class Command(BaseCommand):
                     raise CommandError("result_expires is not set: give the age with --results AGE (e.g. 7d)")
                 results_age = expires if isinstance(expires, dt.timedelta) else dt.timedelta(seconds=expires)
         dead_age = None if options["no_dead"] else options["dead"]
+        workers_age = None if options["no_workers"] else options["workers"]
         database = status._transport_options(app).database
         try:
             pruned = prune_mod.prune(results_older_than=results_age, dead_older_than=dead_age,
+                                     workers_older_than=workers_age,
                                      batch_size=options["batch_size"], dry_run=options["dry_run"],
                                      broker_database=database)
         except ValueError as exc:
@@ -211,6 +217,8 @@ class Command(BaseCommand):
             )
         if dead_age is not None:
             self.stdout.write(f"{verb} {pruned.dead_messages} dead messages older than {humanize(dead_age)}.")
+        if workers_age is not None:
+            self.stdout.write(f"{verb} {pruned.workers} workers not heard from for {humanize(workers_age)}.")
 
 
 def _rich_console(stdout: Any) -> Any:

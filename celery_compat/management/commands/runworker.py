@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import signals
 from ...app import Celery
+from ...exceptions import ImproperlyConfigured
 from ...utils.log import TaskFormatter
 from ...worker import WorkController
 
@@ -174,7 +175,10 @@ class Command(BaseCommand):
 
             # Beat, like the worker, lives in the reloader's child and restarts with it.
             sys.exit(run_with_reload(worker, prepare=lambda: start_beat(worker) if options["beat"] else None))
-        worker.setup()
+        try:
+            worker.setup()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
         if options["purge"]:
             with app.connection_for_write() as conn:
                 count = sum(queue(conn.default_channel).purge() or 0 for queue in worker.queues)
@@ -191,7 +195,6 @@ class Command(BaseCommand):
 def start_beat(worker: WorkController) -> Callable[[], None]:
     """Embed beat in ``worker`` (a thread that ticks once the worker consumes); returns its stopper."""
     from ...beat.service import embed
-    from ...exceptions import ImproperlyConfigured
 
     try:
         beat = embed(worker)
