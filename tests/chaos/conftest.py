@@ -47,11 +47,12 @@ def chaos_worker(tmp_path: Path) -> Iterator[StartWorker]:
 
 @pytest.fixture
 def producers(tmp_path: Path) -> Iterator:
-    """``producers(task, ledger, prefix, count, n=1, **opts)``: producer processes."""
+    """``producers(task, ledger, prefix, count, n=1, **opts)``: producer processes (``env``: extra variables)."""
     procs: list[subprocess.Popen] = []
 
     def start(task: str, ledger: Path, prefix: str, count: int, n: int = 1,
-              batch: int = 100, seconds: float = 0.0, pause: float = 0.0) -> list[subprocess.Popen]:
+              batch: int = 100, seconds: float = 0.0, pause: float = 0.0,
+              env: dict[str, str] | None = None) -> list[subprocess.Popen]:
         per = count // n
         batch_procs = []
         for k in range(n):
@@ -63,7 +64,7 @@ def producers(tmp_path: Path) -> Iterator:
                  "--prefix", prefix, "--start", str(first), "--count", str(size),
                  "--batch", str(batch), "--seconds", str(seconds), "--pause", str(pause)],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env=subprocess_env(DJANGO_SETTINGS_MODULE=CHAOS_SETTINGS),
+                env=subprocess_env(DJANGO_SETTINGS_MODULE=CHAOS_SETTINGS, **(env or {})),
             )
             log.close()
             procs.append(proc)

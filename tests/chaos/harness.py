@@ -70,14 +70,14 @@ def _chunks(items: list[str], size: int = 2000) -> Iterable[list[str]]:
         yield items[i:i + size]
 
 
-def failures(ids: list[str]) -> dict[str, str]:
+def failures(ids: list[str], using: str = "default") -> dict[str, str]:
     """``task_id → reason`` for ids that failed visibly: FAILURE results, dead rows."""
     from celery_compat.models import TaskResult
     from kombu_transport_django.models import Message
 
     found: dict[str, str] = {}
     for chunk in _chunks(ids):
-        for task_id, result in TaskResult.objects.filter(task_id__in=chunk, status="FAILURE").values_list(
+        for task_id, result in TaskResult.objects.using(using).filter(task_id__in=chunk, status="FAILURE").values_list(
             "task_id", "result"
         ):
             try:
@@ -85,19 +85,19 @@ def failures(ids: list[str]) -> dict[str, str]:
             except ValueError:
                 exc_type = "?"
             found[task_id] = f"FAILURE {exc_type}"
-        for task_id, reason in Message.objects.dead().filter(task_id__in=chunk).values_list(
+        for task_id, reason in Message.objects.using(using).dead().filter(task_id__in=chunk).values_list(
             "task_id", "dead_reason"
         ):
             found.setdefault(task_id, f"dead: {reason}")
     return found
 
 
-def pending(ids: list[str]) -> int:
+def pending(ids: list[str], using: str = "default") -> int:
     """Messages of these ids still waiting or leased in the queue table."""
     from kombu_transport_django.models import Message
 
     return sum(
-        Message.objects.filter(task_id__in=chunk).exclude(status=Message.Status.DEAD).count()
+        Message.objects.using(using).filter(task_id__in=chunk).exclude(status=Message.Status.DEAD).count()
         for chunk in _chunks(ids)
     )
 
@@ -124,14 +124,15 @@ class Accounting:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def account(fault: str, ids: list[str], ledger: Path, subset: bool = False) -> Accounting:
+def account(fault: str, ids: list[str], ledger: Path, subset: bool = False,
+            using: str = "default") -> Accounting:
     """Classify every id of ``ids`` (see the module docstring).
 
     Unless ``subset``, the ledger may hold no other id: a task that ran
     although nobody published it would be a defect too.
     """
     counts = ledger_counts(ledger)
-    failed = failures([i for i in ids if not counts.get(i)])
+    failed = failures([i for i in ids if not counts.get(i)], using)
     acc = Accounting(fault=fault, tasks=len(ids))
     reasons: Counter[str] = Counter()
     for task_id in ids:
@@ -159,24 +160,24 @@ def _short(reason: str) -> str:
     return reason if len(reason) <= 80 else reason[:77] + "..."
 
 
-def settled(ids: list[str], ledger: Path, queue: str = "celery") -> bool:
+def settled(ids: list[str], ledger: Path, queue: str = "celery", using: str = "default") -> bool:
     """Every id ran or failed visibly, and nothing is left in the queue.
 
     The cheap checks first: at 200,000 ids the per-id lookups are costly.
     """
     from kombu_transport_django.models import Message
 
-    if Message.objects.filter(queue=queue).exclude(status=Message.Status.DEAD).exists():
+    if Message.objects.using(using).filter(queue=queue).exclude(status=Message.Status.DEAD).exists():
         return False
     counts = ledger_counts(ledger)
     missing = [i for i in ids if not counts.get(i)]
-    if missing and len(failures(missing)) < len(missing):
+    if missing and len(failures(missing, using)) < len(missing):
         return False
-    return pending(ids) == 0
+    return pending(ids, using) == 0
 
 
 def wait_settled(ids: list[str], ledger: Path, timeout: float, procs: Iterable = (),
-                 check_every: float = 0.5, quiet: float = 20.0) -> float:
+                 check_every: float = 0.5, quiet: float = 20.0, using: str = "default") -> float:
     """Wait until :func:`settled`; the seconds it took. Times out generously.
 
     Also returns once the queue has held nothing but dead rows and no id
@@ -188,20 +189,20 @@ def wait_settled(ids: list[str], ledger: Path, timeout: float, procs: Iterable =
     started = time.monotonic()
     deadline = started + timeout
     last_count, last_change = -1, started
-    while not settled(ids, ledger):
+    while not settled(ids, ledger, using=using):
         for proc in procs:
             if proc.poll() is not None:
                 raise AssertionError(f"a worker exited rc={proc.returncode} before the run settled")
         now = time.monotonic()
         count = executed(ids, ledger)
-        if count != last_count or Message.objects.filter(queue="celery").exclude(
+        if count != last_count or Message.objects.using(using).filter(queue="celery").exclude(
                 status=Message.Status.DEAD).exists():
             last_count, last_change = count, now
         elif now - last_change > quiet:
             return now - started  # nothing left to run: the missing ids are lost
         if now > deadline:
             raise AssertionError(
-                f"not settled after {timeout}s: {count}/{len(ids)} ran, {pending(ids)} still in the queue"
+                f"not settled after {timeout}s: {count}/{len(ids)} ran, {pending(ids, using)} still in the queue"
             )
         time.sleep(check_every)
     return time.monotonic() - started
@@ -212,13 +213,13 @@ def executed(ids: list[str], ledger: Path) -> int:
     return sum(1 for i in ids if counts.get(i))
 
 
-def record(acc: Accounting) -> None:
+def record(acc: Accounting, database: str | None = None) -> None:
     """Append ``acc`` (with the database and scale) to the results file."""
     path = Path(os.environ.get("CHAOS_RESULTS", RESULTS_DEFAULT))
     path.parent.mkdir(parents=True, exist_ok=True)
     row = asdict(acc)
     row.update(
-        database=connection.vendor,
+        database=database or connection.vendor,
         scale=scale(),
         at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         test=os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0],
@@ -261,11 +262,11 @@ class RunWorker:
 StartWorker = Callable[..., RunWorker]
 
 
-def consuming(hostname: str) -> bool:
+def consuming(hostname: str, using: str = "default") -> bool:
     """The worker declared its pidbox queue, right after its task consumer started."""
     from kombu_transport_django.models import Queue
 
-    return Queue.objects.filter(name=f"{hostname}.celery.pidbox").exists()
+    return Queue.objects.using(using).filter(name=f"{hostname}.celery.pidbox").exists()
 
 
 def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.1,
@@ -332,7 +333,11 @@ def publish(task: str, ledger: Path | str, ids: list[str], seconds: float = 0.0,
     """Publish ``ids`` as runs of ``task``, one transaction per batch; the retries needed.
 
     A batch the database dropped midway was rolled back whole and is sent
-    again: never half-sent, never sent twice.
+    again: never half-sent, never sent twice. A connection lost *at the
+    commit* leaves the outcome unknown (the server may have committed
+    before it went away, as a real restart can do): then the batch is sent
+    again only if none of its ids is in the queue table or the ledger
+    (:func:`batch_committed`), and the producer prints ``in doubt``.
     """
     from django.db import InterfaceError, OperationalError, transaction
     from kombu.exceptions import OperationalError as KombuOperationalError
@@ -351,12 +356,41 @@ def publish(task: str, ledger: Path | str, ids: list[str], seconds: float = 0.0,
             except (OperationalError, InterfaceError, KombuOperationalError) as exc:
                 # kombu re-raises the database's connection errors as its own.
                 retries += 1
-                print(f"batch at {first} failed ({exc!r}); publishing it again", file=sys.stderr, flush=True)
+                print(f"batch at {first} failed ({exc!r})", file=sys.stderr, flush=True)
                 connection.close()
                 time.sleep(0.2)
+                if batch_committed(chunk, Path(ledger)):
+                    print(f"in doubt: batch at {first} had committed; not sent again", file=sys.stderr, flush=True)
+                    break
+                print(f"batch at {first}: publishing it again", file=sys.stderr, flush=True)
         if pause:
             time.sleep(pause)
     return retries
+
+
+def batch_committed(chunk: list[str], ledger: Path, timeout: float = 300.0) -> bool:
+    """Whether a batch whose commit failed was committed after all (waits for the database).
+
+    Its ids are in the queue table (waiting, leased, running, dead) or, once
+    run and deleted, in the ledger: a task writes its ledger line before its
+    row is deleted, so reading the table first and the ledger second misses
+    none.
+    """
+    from django.db import InterfaceError, OperationalError
+
+    from kombu_transport_django.models import Message
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            in_table = Message.objects.filter(task_id__in=chunk).exists()
+            break
+        except (OperationalError, InterfaceError):
+            connection.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)  # the database is still down
+    return in_table or bool(set(chunk) & set(ledger_counts(ledger)))
 
 
 def tokens_of(pid: int) -> list[str]:

@@ -18,3 +18,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 60
+
+if os.environ.get("CHAOS_FAULT"):
+    # An exact fault point (tests/chaos/faults.py), for the delivery tests.
+    from tests.chaos.faults import install
+
+    install(os.environ["CHAOS_FAULT"])

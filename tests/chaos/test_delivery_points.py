@@ -1,0 +1,136 @@
+"""Delivery at the exact fault points that the load tests hit only by chance.
+
+Each test puts a fault at one moment of a real ``runworker`` process
+(:mod:`tests.chaos.faults`), so the outcome is deterministic:
+
+- the worker's main process SIGKILLed after the early ack, before its pool
+  child got the job: the run must be kept as ``FAILURE``/``WorkerLostError``
+  (and a dead message row), never silently lost, never re-run;
+- the consumer's leases given back (a reconnect) just before a request
+  starts: the request must not run here, because its message is delivered
+  again; it runs exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from celery_compat.models import TaskResult
+from kombu_transport_django.models import Message
+from tests.chaos.harness import (
+    StartWorker,
+    account,
+    publish,
+    task_ids,
+    wait_settled,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+SETTLE_TIMEOUT = 120
+
+
+def test_worker_killed_between_early_ack_and_child(
+    chaos_worker: StartWorker, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    victim = chaos_worker(
+        "-P",
+        "prefork",
+        "-c",
+        "1",
+        "--prefetch-multiplier",
+        "1",
+        CHAOS_FAULT="kill-after-ack",
+    )
+    ids = task_ids("kill", 0, 1)
+    publish("chaos.record", ledger, ids)
+    assert victim.proc.wait(timeout=SETTLE_TIMEOUT) == -signal.SIGKILL, victim.output()[
+        -3000:
+    ]
+
+    # A surviving worker's reaper finds the run once the dead process's lease lapses.
+    survivor = chaos_worker("-P", "prefork", "-c", "1")
+    wait_settled(ids, ledger, SETTLE_TIMEOUT, procs=[survivor.proc])
+    acc = account("worker SIGKILLed between early ack and child", ids, ledger)
+    assert acc.lost == 0, acc  # before the fix: acked (deleted) and never run, no trace
+    assert acc.ran == 0, acc  # acked at start: never run again
+    # The reaper keeps the row as dead, then its receiver stores the result.
+    wait_until(
+        "the FAILURE stored",
+        lambda: TaskResult.objects.filter(task_id=ids[0], status="FAILURE").exists(),
+        30,
+        procs=[survivor.proc],
+        log=survivor.log,
+    )
+    row = TaskResult.objects.get(task_id=ids[0])
+    assert row.status == "FAILURE"
+    stored = json.loads(row.result)
+    # As Celery stores a WorkerLostError (billiard's class).
+    assert (stored["exc_type"], stored["exc_module"]) == (
+        "WorkerLostError",
+        "billiard.exceptions",
+    ), stored
+    assert "Worker exited prematurely" in stored["exc_message"][0]
+    dead = Message.objects.dead().get(task_id=ids[0])
+    assert "WorkerLostError" in dead.dead_reason
+
+
+def test_worker_killed_after_start_acks_late_is_redelivered(
+    chaos_worker: StartWorker, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    victim = chaos_worker(
+        "-P",
+        "prefork",
+        "-c",
+        "1",
+        "--prefetch-multiplier",
+        "1",
+        CHAOS_FAULT="kill-after-ack",
+    )
+    ids = task_ids("kill-late", 0, 1)
+    publish("chaos.record_late", ledger, ids)
+    assert victim.proc.wait(timeout=SETTLE_TIMEOUT) == -signal.SIGKILL, victim.output()[
+        -3000:
+    ]
+
+    survivor = chaos_worker("-P", "prefork", "-c", "1")
+    wait_settled(ids, ledger, SETTLE_TIMEOUT, procs=[survivor.proc])
+    acc = account("worker SIGKILLed after start, acks_late", ids, ledger)
+    assert (acc.ran, acc.duplicated, acc.lost, acc.failed_with_reason) == (
+        1,
+        0,
+        0,
+        0,
+    ), acc
+
+
+def test_leases_given_back_just_before_start_runs_once(
+    chaos_worker: StartWorker, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    worker = chaos_worker(
+        "-P", "prefork", "-c", "2", CHAOS_FAULT="give-back-before-start"
+    )
+    ids = task_ids("give-back", 0, 10)
+    publish("chaos.record", ledger, ids)
+    wait_settled(ids, ledger, SETTLE_TIMEOUT, procs=[worker.proc])
+    wait_until(
+        "every row deleted",
+        lambda: not Message.objects.filter(task_id__in=ids).exists(),
+        30,
+    )
+    acc = account("leases given back just before start (early ack)", ids, ledger)
+    assert (acc.ran, acc.duplicated, acc.lost, acc.failed_with_reason) == (
+        len(ids),
+        0,
+        0,
+        0,
+    ), acc
+    assert "not started here" in worker.output()  # the fault point was reached
