@@ -97,6 +97,17 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
         note(key, self.request.retries)
         raise MyErr("auto")
 
+    @task(name="zoo.retry_default_delay", bind=True)
+    def retry_default_delay(self, key):
+        note(key, self.request.retries)
+        raise self.retry(exc=MyErr("later"))  # no countdown: default_retry_delay (180 s)
+
+    @task(name="zoo.auto_jitter", bind=True, autoretry_for=(MyErr,), retry_backoff=4, retry_jitter=True,
+          max_retries=1)
+    def auto_jitter(self, key):
+        note(key, self.request.retries)
+        raise MyErr("jitter")
+
     @task(name="zoo.auto_dont", bind=True, autoretry_for=(Exception,),
               dont_autoretry_for=(KeyError,), max_retries=3, default_retry_delay=0.1)
     def auto_dont(self, key):
@@ -309,6 +320,17 @@ def register(app: Any, rt: Any) -> SimpleNamespace:
     @task(name="zoo.replacer_linked", bind=True)
     def replacer_linked(self, x):
         return self.replace(add.s(x, 1))
+
+    @task(name="zoo.replacer_info", bind=True)
+    def replacer_info(self, *args):
+        # the replacement reports its own request (id, parent_id, root_id)
+        return self.replace(request_info.s())
+
+    @task(name="zoo.errback_place", bind=True)
+    def errback_place(self, task_id, key):
+        # old-style (bound): applied with the failed task's id; records where it was sent from
+        r = self.request
+        note(key, [task_id, r.group, r.group_index, r.parent_id])
 
     @task(name="zoo.retry_slow", bind=True, max_retries=3)
     def retry_slow(self, key, failures):

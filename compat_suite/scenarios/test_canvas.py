@@ -188,3 +188,166 @@ def test_eager_group_is_a_group_result_of_eager_results(impl):
     g = impl.celery.group(t.add.s(1, 1), t.add.s(2, 2)).delay()
     impl.check([type(g).__name__, [type(r).__name__ for r in g.results], g.get(), g.completed_count()],
                ["GroupResult", ["EagerResult", "EagerResult"], [2, 4], 2])
+
+
+# -- freeze(), replace() and errbacks: ids and places as Celery fixes them ------
+
+
+def test_freeze_keeps_an_id_and_a_group_id_already_set(impl):
+    t = impl.t
+    preset = t.add.s(1, 1).set(task_id="preset")
+    first = preset.freeze("given").id
+    again = preset.freeze().id
+    fresh = t.add.s(1, 1)
+    placed = t.add.s(1, 1).set(group_id="own-group")
+    placed.freeze(group_id="outer-group", root_id="root", parent_id="parent", group_index=3)
+    impl.check([first, again, fresh.freeze("given").id,
+                {k: placed.options.get(k) for k in ("group_id", "root_id", "parent_id", "group_index")}],
+               ["preset", "preset", "given",
+                {"group_id": "own-group", "root_id": "root", "parent_id": "parent", "group_index": 3}])
+
+
+def test_freeze_of_a_group_copies_its_tasks_and_keeps_its_own_id(impl):
+    c, t = impl.celery, impl.t
+    a, b = t.add.s(1, 1), t.add.s(2, 2)
+    g = c.group(a, b)
+    r = g.freeze("given")
+    preset = c.group(t.add.s(1, 1), task_id="group-preset")
+    rp = preset.freeze(group_id="outer", root_id="root")
+    impl.check([r.id == "given", r.id == g.id, a.id, b.id,
+                [[s.id == x.id, s.options.get("group_id"), s.options.get("group_index")]
+                 for s, x in zip(g.tasks, r.results)],
+                rp.id, preset.options.get("group_id"),
+                [[s.options.get("group_id"), s.options.get("root_id")] for s in preset.tasks]],
+               [False, True, None, None, [[True, None, 0], [True, None, 1]],
+                "group-preset", "outer", [["outer", "root"]]])
+
+
+def test_freeze_of_a_chain_and_a_chord_keeps_ids_already_set(impl):
+    c, t = impl.celery, impl.t
+    ch = c.chain(t.add.s(1, 1), t.add.s(2).set(task_id="last-preset"))
+    r = ch.freeze("given")
+    own = c.chain(t.add.s(1, 1), t.add.s(2), task_id="chain-own")
+    ro = own.freeze()
+    placed = c.chain(t.add.s(1, 1), t.add.s(2))
+    placed.freeze(group_id="outer", group_index=1, root_id="root")
+    h = c.chord([t.add.s(1, 1), t.add.s(2, 2)], t.tsum.s())
+    rh = h.freeze("given")
+    hb = c.chord([t.add.s(1, 1)], t.tsum.s().set(task_id="body-preset"))
+    ho = c.chord([t.add.s(1, 1)], t.tsum.s(), task_id="chord-own")
+    rho = ho.freeze()
+    impl.check([r.id, r.parent.id == ch.tasks[0].id, ch.id,
+                ro.id == "chain-own", own.id == ro.id,
+                [[s.options.get("group_id"), s.options.get("group_index"), s.options.get("root_id")]
+                 for s in placed.tasks],
+                rh.id, h.id == rh.parent.id, h.body.options.get("group_id"),
+                hb.freeze("given").id, rho.id == "chord-own", ho.id == rho.parent.id],
+               ["last-preset", True, "last-preset", False, True,
+                [[None, None, "root"], ["outer", 1, "root"]],
+                "given", True, None, "body-preset", False, True])
+
+
+def test_frozen_workflows_keep_their_ids_when_published(impl):
+    c, t = impl.celery, impl.t
+    s = t.add.s(1, 1).set(task_id=f"preset-{impl.name}-{time.time_ns()}")
+    rs = s.freeze()
+    ch = c.chain(t.add.s(1, 1), t.add.s(2))
+    rc = ch.freeze()
+    g = c.group(t.request_info.s(), t.request_info.s())
+    rg = g.freeze()
+    h = c.chord([t.add.s(1, 1), t.add.s(2, 2)], t.tsum.s())
+    rh = h.freeze()
+    # an id fixed on the last step is kept even when apply_async names another
+    last = f"last-{impl.name}-{time.time_ns()}"
+    fixed = c.chain(t.add.s(1, 1), t.add.s(3).set(task_id=last))
+    ps, pc, pg, ph = s.delay(), ch.apply_async(), g.apply_async(), h.apply_async()
+    pf = fixed.apply_async(task_id="other")
+    infos = pg.get(timeout=10)
+    impl.check([ps.id == rs.id, [pc.id, pc.parent.id] == [rc.id, rc.parent.id], pc.get(timeout=10),
+                pg.id == rg.id, [r.id for r in pg.results] == [r.id for r in rg.results],
+                [i["group"] == rg.id for i in infos],
+                [ph.id, ph.parent.id] == [rh.id, rh.parent.id], ph.get(timeout=10),
+                pf.id == last, pf.get(timeout=10)],
+               [True, True, 4, True, True, [True, True], True, 6, True, 5])
+
+
+def test_a_replacement_is_published_by_the_replaced_task(impl):
+    c, t = impl.celery, impl.t
+    alone = t.replacer_info.delay()
+    # in a chain the replaced task has a parent of its own: the replacement's parent is still the replaced task
+    chained = c.chain(t.add.s(1, 1), t.replacer_info.s()).delay()
+    a, b = alone.get(timeout=10), chained.get(timeout=10)
+    impl.check([[a["id"] == alone.id, a["parent_id"] == alone.id, a["root_id"] == alone.id],
+                [b["id"] == chained.id, b["parent_id"] == chained.id, b["parent_id"] == chained.parent.id,
+                 b["root_id"] == chained.parent.id]],
+               [[True, True, True], [True, True, False, True]])
+
+
+def test_old_style_errbacks_are_sent_as_one_group(impl):
+    t = impl.t
+    ka, kb, one = (f"{p}-{impl.name}-{time.time_ns()}" for p in ("eba", "ebb", "eb1"))
+    r = t.boom.apply_async(link_error=[t.errback_place.s(ka), t.errback_place.s(kb)])
+    r1 = t.boom.apply_async(link_error=t.errback_place.s(one))
+    raises(r.get, timeout=10)
+    raises(r1.get, timeout=10)
+    impl.wait_for("errbacks", lambda: all(NOTES.get(k) for k in (ka, kb, one)))
+    both = [NOTES[ka][0], NOTES[kb][0]]
+    single = NOTES[one][0]
+    groups = {n[1] for n in both}
+    impl.check([[n[0] == r.id for n in both], len(groups), None in groups, r.id in groups,
+                [n[2] for n in both], [n[3] == r.id for n in both],
+                [single[0] == r1.id, single[1] is not None, single[2], single[3] == r1.id]],
+               [[True, True], 1, False, False, [0, 1], [True, True], [True, True, 0, True]])
+
+
+def test_options_set_on_a_chain_or_a_group_reach_its_tasks(impl):
+    c, t = impl.celery, impl.t
+    queue = impl.q("explicit")
+    # a chain's own options go to its first task (the later ones keep theirs), a group's to every task
+    r = c.chain(t.request_info.s(), t.request_info.si()).set(queue=queue).apply_async()
+    g = c.group(t.request_info.s(), t.request_info.s()).set(queue=queue).apply_async()
+    first, last = r.parent.get(timeout=10), r.get(timeout=10)
+    impl.check([impl.unq(first["routing_key"]), impl.unq(last["routing_key"]),
+                [impl.unq(i["routing_key"]) for i in g.get(timeout=10)]],
+               ["explicit", "default", ["explicit", "explicit"]])
+
+
+
+def test_chain_copies_its_steps_as_celery_builds_it(impl):
+    """chain() and ``|`` copy (or not) the signatures given, as Celery's: it shows after freeze()."""
+    c, t = impl.celery, impl.t
+
+    def kept(ch, sigs):
+        return [x is y for x, y in zip(ch.tasks, sigs)]
+
+    a, b = t.add.s(1, 1), t.add.s(2)
+    d, e, f = t.add.s(1, 1), t.add.s(2), t.add.s(3)
+    g, h, i = t.add.s(1, 1), t.add.s(2), t.add.s(3)
+    j, k, m, n = t.add.s(1, 1), t.add.s(2), t.add.s(3), t.add.s(4)
+    o, q = t.add.s(1, 1), t.add.s(2)
+    r = t.add.s(1, 1)
+    u, v, w = t.add.s(1, 1), t.add.s(2), t.add.s(3)
+    x, y = t.add.s(1, 1), t.add.s(2)
+    built = c.chain(x, y)
+    built.freeze()
+    impl.check([kept(a | b, (a, b)), kept(d | e | f, (d, e, f)), kept(g | (h | i), (g, h, i)),
+                kept((j | k) | (m | n), (j, k, m, n)), kept(c.chain([o, q]), (o, q)), kept(c.chain(r), (r,)),
+                kept(c.chain(u, v | w), (u, v, w)), kept(c.chain(x, y, app=impl.app), (x, y)),
+                [x.id is None, y.id is None]],
+               [[True, True], [False, False, True], [True, False, False], [False] * 4, [False, True], [True],
+                [False] * 3, [True, True], [True, False]])
+
+
+def test_a_chord_header_takes_the_chords_own_task_id(impl):
+    """chord(..., task_id=X) and .set(task_id=X) name the body and the header; apply_async(task_id=) the body only."""
+    c, t = impl.celery, impl.t
+    stamp = f"{impl.name}-{time.time_ns()}"
+    own = c.chord([t.add.s(1, 1), t.add.s(2, 2)], t.tsum.s(), task_id=f"own-{stamp}").apply_async()
+    built = c.chord(c.group(t.add.s(1, 1), t.add.s(2, 2), task_id=f"grp-{stamp}"), t.tsum.s()).apply_async()
+    set_ = c.chord([t.add.s(1, 1)], t.tsum.s()).set(task_id=f"set-{stamp}").apply_async()
+    given = c.chord([t.add.s(1, 1)], t.tsum.s()).apply_async(task_id=f"arg-{stamp}")
+    impl.check([[own.id == f"own-{stamp}", own.parent.id == f"own-{stamp}"], built.parent.id == f"grp-{stamp}",
+                [set_.id == f"set-{stamp}", set_.parent.id == f"set-{stamp}"],
+                [given.id == f"arg-{stamp}", given.parent.id == f"arg-{stamp}"],
+                [own.get(timeout=10), built.get(timeout=10), set_.get(timeout=10), given.get(timeout=10)]],
+               [[True, True], False, [True, True], [True, False], [6, 6, 2, 2]])

@@ -199,6 +199,47 @@ def test_signals_order_on_failure(impl):
                 ("task_postrun", None)])
 
 
+def test_signal_arguments_of_a_run(impl):
+    """What task_prerun/postrun/success/failure receivers are given: args, kwargs, retval, state, result."""
+    seen = {}
+    receivers = []
+
+    def keep(name):
+        def receiver(sender=None, **kw):
+            task_id = kw.get("task_id") or (sender.request.id if name == "task_success" else None)
+            got = {key: normal(kw[key]) for key in ("args", "kwargs", "retval", "state", "result") if key in kw}
+            if "exception" in kw:
+                got["exception"] = normal(kw["exception"])
+            got["sender"] = getattr(sender, "name", None)
+            seen.setdefault(task_id, []).append((name, got))
+        return receiver
+
+    for name in ["task_prerun", "task_postrun", "task_success", "task_failure"]:
+        receiver = keep(name)
+        getattr(impl.signals, name).connect(receiver, weak=False)
+        receivers.append((name, receiver))
+    try:
+        ok = impl.t.add.apply_async((1,), {"y": 2})
+        bad = impl.t.boom.apply_async()
+        ok.get(timeout=10)
+        bad.get(propagate=False, timeout=10)
+        impl.wait_for("postrun", lambda: all(any(n == "task_postrun" for n, _ in seen.get(r.id, ()))
+                                             for r in (ok, bad)))
+    finally:
+        for name, receiver in receivers:
+            getattr(impl.signals, name).disconnect(receiver)
+    impl.check([seen[ok.id], seen[bad.id]], [
+        [("task_prerun", {"args": [1], "kwargs": {"y": 2}, "sender": "zoo.add"}),
+         ("task_success", {"result": 3, "sender": "zoo.add"}),
+         ("task_postrun", {"args": [1], "kwargs": {"y": 2}, "retval": 3, "state": "SUCCESS", "sender": "zoo.add"})],
+        [("task_prerun", {"args": [], "kwargs": {}, "sender": "zoo.boom"}),
+         ("task_failure", {"args": [], "kwargs": {}, "exception": ("compat_suite.errors.MyErr", ("boom", 42)),
+                           "sender": "zoo.boom"}),
+         ("task_postrun", {"args": [], "kwargs": {}, "retval": ("compat_suite.errors.MyErr", ("boom", 42)),
+                           "state": "FAILURE", "sender": "zoo.boom"})],
+    ])
+
+
 def test_result_stored_before_task_success_signal(impl):
     states = []
 

@@ -89,3 +89,48 @@ def test_retry_signal_and_state_sequence(impl):
     finally:
         impl.signals.task_retry.disconnect(on_retry)
     impl.check(seen, [("task_retry", "Retry")] * 2)
+
+
+def _retry_countdowns(impl, run):
+    """The countdowns of the retries ``run()`` causes, as the task_retry signal's reason gives them."""
+    whens = []
+
+    def receiver(sender=None, reason=None, **kw):
+        whens.append(getattr(reason, "when", None))
+
+    impl.signals.task_retry.connect(receiver, weak=False)
+    try:
+        run()
+    finally:
+        impl.signals.task_retry.disconnect(receiver)
+    return whens
+
+
+def test_t3_default_retry_delay_is_three_minutes(impl):
+    k = key(impl, "t3d")
+    results = []
+
+    def run():
+        r = impl.t.retry_default_delay.delay(k)
+        results.append(r)
+        impl.wait_for("RETRY", lambda: r.state == "RETRY")
+
+    whens = _retry_countdowns(impl, run)
+    r = results[0]
+    r.revoke()  # not run again three minutes from now
+    impl.check([NOTES[k], whens, impl.t.retry_default_delay.default_retry_delay], [[0], [180], 180])
+
+
+def test_t4_retry_jitter_draws_a_countdown_up_to_the_backoff(impl):
+    k = key(impl, "t4j")
+    results = []
+
+    def run():
+        r = impl.t.auto_jitter.delay(k)
+        results.append(r)
+        r.get(propagate=False, timeout=15)
+
+    whens = _retry_countdowns(impl, run)
+    # retry_backoff=4, first retry: a whole number of seconds from 0 to 4 (full jitter).
+    impl.check([NOTES[k], len(whens), all(isinstance(w, int) and 0 <= w <= 4 for w in whens), results[0].state],
+               [[0, 1], 1, True, "FAILURE"])
