@@ -173,7 +173,7 @@ def render() -> str:
     ]
     done: set[str] = set()
     for title, prefixes in SECTIONS:
-        names = [n for n in DEFAULTS if n not in done and any(n == p or n.startswith(p) for p in prefixes)]
+        names = sorted(n for n in DEFAULTS if n not in done and any(n == p or n.startswith(p) for p in prefixes))
         if not names:
             continue
         out += [f"## {title}", "", "| setting | default | read | notes |", "|---|---|---|---|"]

@@ -124,22 +124,9 @@ def pickle_task_message(app: Any, task_id: str, marker: str) -> Bad:
                         "root_id": task_id, "parent_id": None, "group": None})
 
 
-def put(app: Any, bad: Bad, task_id: str) -> bool:
-    """Store ``bad`` in the default queue; a ``bad-<n>`` id replaces the drawn ``ID``.
-
-    False if the database refused it at publish (PostgreSQL cannot store NUL
-    in text: a task name with NUL fails there with ``DataError``, nothing
-    is stored, the publisher sees the error).
-    """
-    from django.db import DataError
-
-    try:
-        _put(app, bad, task_id)
-    except DataError:
-        if not any("\x00" in str(part) for item in (bad.headers or {}).items() for part in item):
-            raise
-        return False
-    return True
+def put(app: Any, bad: Bad, task_id: str) -> None:
+    """Store ``bad`` in the default queue; a ``bad-<n>`` id replaces the drawn ``ID``."""
+    _put(app, bad, task_id)
 
 
 def _put(app: Any, bad: Bad, task_id: str) -> None:

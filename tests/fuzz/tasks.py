@@ -17,3 +17,9 @@ def good(self, ledger: str) -> str:
 def strict(a: int, b: int) -> int:
     """Takes exactly two arguments: the target of wrong argument counts."""
     return a + b
+
+
+@shared_task(name="fuzz.echo")
+def echo(*args: object, **kwargs: object) -> list:
+    """Returns what it was given: a NUL in its arguments goes into its result."""
+    return [list(args), kwargs]
