@@ -17,6 +17,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .execution import Job, Outcome, execute, task_connections
+from .settle import settle_blocking
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -109,24 +110,7 @@ def run_here(pool: BasePool, request: Request) -> None:
     with task_connections():
         outcome = execute(pool.app, job)
         # Acks (acks_late) on this thread's connection, before it is closed.
-        retry_once_on_db_error(pool.handler.on_done, request, outcome)
-
-
-def retry_once_on_db_error(callback: Any, *args: Any) -> None:
-    """Run ``callback``; on a database error reconnect and run it once more.
-
-    The thread's connection may have died with a database restart, and a
-    lost ack would leave the message leased (and heartbeated) for as long
-    as the worker lives.
-    """
-    from django.db import DatabaseError, connections
-
-    try:
-        callback(*args)
-    except DatabaseError:
-        logger.warning("pool: database error settling a task; reconnecting once", exc_info=True)
-        connections.close_all()
-        callback(*args)
+        settle_blocking(pool.handler.on_done, request, outcome)
 
 
 class SoloPool(BasePool):

@@ -28,7 +28,8 @@ from ..exceptions import TimeLimitExceeded, WorkerLostError
 from .child import SOFT_TIMEOUT_SIGNAL, child_main, forget_parent_connections
 from .execution import Job, close_old_connections
 from .forkserver import ForkServer, human_status
-from .pools import BasePool, retry_once_on_db_error
+from .pools import BasePool
+from .settle import Settlements
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -92,6 +93,8 @@ class PreforkPool(BasePool):
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._supervisor: threading.Thread | None = None
+        #: acks and lost-task reports waiting for the database (supervisor thread only)
+        self._settlements = Settlements()
         self.server = ForkServer(
             functools.partial(child_main, app, self.max_tasks_per_child, self.max_memory_per_child),
             on_fork=self._in_fork_server,
@@ -211,6 +214,9 @@ class PreforkPool(BasePool):
                         return
                     by_conn = {c.conn: c for c in self._children.values() if not c.eof}
                     timeout = self._next_deadline()
+                retry_in = self._settlements.next_delay()
+                if retry_in is not None:
+                    timeout = min(timeout, retry_in)
                 ready = wait([*by_conn, self._wake_r, self.server.fileno()], timeout)
                 for obj in ready:
                     if obj in by_conn:
@@ -222,6 +228,7 @@ class PreforkPool(BasePool):
                         os.read(self._wake_r, 4096)
                     except BlockingIOError:
                         pass
+                self._settlements.retry_due()
                 self._enforce_time_limits()
                 self._dispatch()
         except EOFError:
@@ -231,6 +238,7 @@ class PreforkPool(BasePool):
             logger.critical("pool: supervisor thread crashed", exc_info=True)
             self.broken = True
         finally:
+            self._settlements.abandon()
             connections.close_all()
 
     def _read_child(self, child: _Child) -> None:
@@ -245,7 +253,7 @@ class PreforkPool(BasePool):
             child.request = child.job = None
             child.retiring = bool(retire)
         if request is not None and kind == "done":
-            retry_once_on_db_error(self.handler.on_done, request, outcome)
+            self._settlements.run(self.handler.on_done, request, outcome)
 
     def _next_deadline(self) -> float:
         now = time.monotonic()
@@ -277,7 +285,7 @@ class PreforkPool(BasePool):
                 if request.terminated_signum is None:
                     logger.error("Process 'ForkPoolWorker-%s' pid:%s exited with '%s'",
                                  child.index + 1, child.pid, human_status(exitcode))
-            retry_once_on_db_error(self.handler.on_lost, request, exc, timed_out)
+            self._settlements.run(self.handler.on_lost, request, exc, timed_out)
         if not closing:
             self._spawn(child.index)
 

@@ -170,3 +170,45 @@ def test_a_real_database_restart_under_load(cluster: PrivateCluster, chaos_worke
     assert acc.lost == 0, acc
     assert all(w.proc.poll() is None for w in workers), "a worker exited"
     assert early.duplicated == 0, early
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_tasks_that_end_while_the_server_is_down_are_settled_when_it_is_back(
+        cluster: PrivateCluster, chaos_worker: StartWorker, producers, tmp_path: Path, pool: str) -> None:
+    """The acks of tasks that end during an outage wait for the server; the worker lives on.
+
+    Before, the prefork supervisor reconnected once, failed again (the server
+    still down), crashed, and took the worker with it; a dropped ack would
+    also have left its message leased for as long as the worker lived. The
+    lease (30 s here) outlasts the outage, so nothing lapses: every task must
+    run exactly once and leave no row behind.
+    """
+    from kombu_transport_django.models import Message
+
+    env = {**_env(cluster), "CHAOS_LEASE_SECONDS": "30"}
+    ledger = tmp_path / "ledger"
+    worker = chaos_worker("-P", pool, "-c", "2", ready=False, **env)
+    wait_until(f"{worker.hostname} up", lambda: consuming(worker.hostname, using=ALIAS), 120,
+               procs=[worker.proc], log=worker.log)
+    early, late = f"settle-{pool}-early", f"settle-{pool}-late"
+    procs = producers("chaos.record", ledger, early, 1, seconds=2.0, env=env)
+    procs += producers("chaos.record_late", ledger, late, 1, seconds=2.0, env=env)
+    ids = task_ids(early, 0, 1) + task_ids(late, 0, 1)
+    starts = Path(f"{ledger}.starts")
+    wait_until("both tasks to start", lambda: starts.exists() and len(ledger_counts(starts)) == 2, 120,
+               procs=[worker.proc], log=worker.log)
+    cluster.stop("fast")
+    wait_until("both tasks to end while the server is down", lambda: executed(ids, ledger) == 2, 60,
+               procs=[worker.proc], log=worker.log)
+    time.sleep(3)  # their acks fail, and fail again
+    assert worker.proc.poll() is None, worker.log.read_text()[-5000:]
+    cluster.start()
+    connections[ALIAS].close()
+    wait_until("the queue to empty", lambda: not Message.objects.using(ALIAS).exists(), 120,
+               procs=[worker.proc], log=worker.log)
+    for proc in procs:
+        assert proc.wait(timeout=60) == 0
+    log = worker.log.read_text()
+    assert "failed again" in log, log[-5000:]  # the deferred path was taken, not just a reconnect
+    assert ledger_counts(ledger) == {i: 1 for i in ids}
+    assert worker.proc.poll() is None, log[-5000:]
