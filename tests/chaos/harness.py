@@ -407,17 +407,18 @@ def held_by(tokens: list[str]) -> int:
     return Message.objects.filter(lease_owner__in=tokens, status=Message.Status.LEASED).count()
 
 
-def seconds_until(check: Callable[[], Any], timeout: float, interval: float = 0.1) -> float:
-    """How long until ``check()`` is truthy (a generous ``timeout`` guards hangs)."""
+def seconds_until(check: Callable[[], Any], timeout: float, interval: float = 0.1,
+                  procs: Iterable[subprocess.Popen] = ()) -> float:
+    """How long until ``check()`` is truthy (a generous ``timeout`` guards hangs; a child exiting fails it)."""
     started = time.monotonic()
-    wait_until("recovery", check, timeout, interval=interval)
+    wait_until("recovery", check, timeout, interval=interval, procs=procs)
     return time.monotonic() - started
 
 
-def next_completion(ids: list[str], ledger: Path, timeout: float) -> float:
-    """Seconds until one more of ``ids`` has run than now: work resumed."""
+def next_completion(ids: list[str], ledger: Path, timeout: float, procs: Iterable[subprocess.Popen] = ()) -> float:
+    """Seconds until one more of ``ids`` has run than now: work resumed (fails early if one of ``procs`` exits)."""
     now = executed(ids, ledger)
-    return seconds_until(lambda: executed(ids, ledger) > now, timeout)
+    return seconds_until(lambda: executed(ids, ledger) > now, timeout, procs=procs)
 
 
 def busy_pids(ledger: Path) -> set[int]:

@@ -69,7 +69,7 @@ def test_every_connection_killed_under_load(chaos_worker: StartWorker, producers
             time.sleep(0.2)
     fault_at = time.monotonic()
     # Recovered: tasks complete again after the last kill.
-    recovery = next_completion(ids, ledger, SETTLE_TIMEOUT)
+    recovery = next_completion(ids, ledger, SETTLE_TIMEOUT, procs=[w.proc for w in workers])
 
     for proc in procs:
         assert proc.wait(timeout=SETTLE_TIMEOUT) == 0, "a producer gave up"

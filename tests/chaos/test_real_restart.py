@@ -132,7 +132,7 @@ def test_a_real_database_restart_under_load(cluster: PrivateCluster, chaos_worke
     up_at = time.monotonic()
     connections[ALIAS].close()  # this process's session died with the server
     # Recovered: a task completes after the server is back.
-    recovery = next_completion(ids, ledger, SETTLE_TIMEOUT)
+    recovery = next_completion(ids, ledger, SETTLE_TIMEOUT, procs=[w.proc for w in workers])
 
     for proc in procs:
         assert proc.wait(timeout=SETTLE_TIMEOUT) == 0, "a producer gave up"
