@@ -21,6 +21,7 @@ delivered again).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import logging
@@ -151,33 +152,73 @@ def start(options: TransportOptions, row_id: int, token: str) -> bool:
     return started
 
 
-def finish(using: str, row_id: int) -> bool:
-    """The run of a started message ended: delete its row (False if reaped meanwhile)."""
+def finish(using: str, row_id: int) -> None:
+    """The run of a started message ended: its row is deleted, soon.
+
+    Handed to this process's :class:`RunningKeeper`, which deletes the rows
+    of ended runs in batches, off the caller's thread (the prefork pool's
+    supervisor spent half its time on this one DELETE per task). Deleted
+    here and now when no keeper of this process serves ``using``.
+    """
+    keeper = RunningKeeper._instance
+    if keeper is not None and keeper.serves(using):
+        keeper.finished(row_id)
+    else:
+        delete_finished(using, [row_id])
+        RunningKeeper.forget(row_id)
+
+
+def delete_finished(using: str, ids: list[int]) -> int:
+    """Delete the rows of ended runs this process started; how many it deleted.
+
+    A row missing from the count was reaped while its task still ran (this
+    process could not renew its lease for ``lease_seconds``: a database
+    outage): the run did end here, so the dead row's ``WorkerLostError`` is
+    wrong, and it is deleted too. The result stored is the run's own.
+    """
     table = connections[using].ops.quote_name(Message._meta.db_table)
+    marks = ", ".join(["%s"] * len(ids))
     done = _execute(
         using,
-        f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s AND status = %s",
-        [row_id, process_token(), int(RUNNING)],
-        f"finish id={row_id}",
-    ) == 1
-    RunningKeeper.forget(row_id)
-    if not done:
-        # Reaped while it still ran (this process could not renew its lease
-        # for lease_seconds: a database outage): the run did end here, so the
-        # dead row's WorkerLostError is wrong. Its result is the run's own.
-        Message.objects.using(using).filter(
-            id=row_id, status=DEAD, dead_reason__startswith="WorkerLostError:"
-        ).delete()
+        f"DELETE FROM {table} WHERE id IN ({marks}) AND lease_owner = %s AND status = %s",
+        [*ids, process_token(), int(RUNNING)],
+        f"finish of {len(ids)} id(s) from id={ids[0]}",
+    )
+    if done < len(ids):
+        reaped = Message.objects.using(using).filter(
+            id__in=ids, status=DEAD, dead_reason__startswith="WorkerLostError:"
+        ).delete()[0]
+        logger.warning("finish of %s started message(s) found no running row (%s were kept as dead "
+                       "with WorkerLostError while they ran: deleted)", len(ids) - done, reaped)
     return done
 
 
-class RunningKeeper:
-    """Renews the leases of the messages this process started, one thread a process.
+def flush_finished(using: str) -> None:
+    """Delete now the rows of the runs this process ended on ``using`` (a channel closes)."""
+    keeper = RunningKeeper._instance
+    if keeper is not None and keeper.serves(using):
+        keeper.flush()
 
-    Not the consuming connection's :class:`Heartbeat`: that one stops when
-    the connection closes, and a worker reconnecting after a database
-    outage keeps running the tasks it started meanwhile. It idles (no
-    query) while nothing runs.
+
+#: the most ids one finishing DELETE names
+FINISH_BATCH = 500
+
+
+class RunningKeeper:
+    """This process's started messages: renews their leases, deletes them when their runs end.
+
+    One thread a process. Not the consuming connection's :class:`Heartbeat`:
+    that one stops when the connection closes, and a worker reconnecting
+    after a database outage keeps running the tasks it started meanwhile.
+
+    Ended runs (:func:`finish`) are deleted in batches, one DELETE for all
+    that ended since the thread's last turn, as soon as it wakes. Until its
+    DELETE commits an ended run's row is still renewed, so it is never reaped
+    as lost; a DELETE that fails (the database is away) is retried.
+    :meth:`flush` deletes what is left, in the caller's thread: at channel
+    close and at exit, so a stopping worker leaves no ``RUNNING`` row behind.
+    It holds a session only while runs end; idle, it closes it, so a database
+    can be dropped.
     """
 
     _instance: RunningKeeper | None = None
@@ -187,9 +228,13 @@ class RunningKeeper:
         self.options = options
         self._pid = os.getpid()
         self._ids: set[int] = set()
+        self._ended: set[int] = set()
         self._ids_lock = threading.Lock()
+        self._deleting = threading.Lock()  # one DELETE of ended runs at a time: this thread or flush()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="django-kombu-running", daemon=True)
         self._thread.start()
+        atexit.register(self.flush)
 
     @classmethod
     def get(cls, options: TransportOptions) -> RunningKeeper:
@@ -205,6 +250,10 @@ class RunningKeeper:
         if keeper is not None:
             keeper.discard(row_id)
 
+    def serves(self, using: str) -> bool:
+        """Whether this process's thread is alive and keeps ``using``'s rows."""
+        return self._pid == os.getpid() and self._thread.is_alive() and self.options.database == using
+
     def add(self, row_id: int) -> None:
         with self._ids_lock:
             self._ids.add(row_id)
@@ -212,27 +261,81 @@ class RunningKeeper:
     def discard(self, row_id: int) -> None:
         with self._ids_lock:
             self._ids.discard(row_id)
+            self._ended.discard(row_id)
+
+    def finished(self, row_id: int) -> None:
+        """The run of ``row_id`` ended: delete its row on the next turn."""
+        with self._ids_lock:
+            self._ended.add(row_id)
+        self._wake.set()
+
+    def pending(self) -> int:
+        """Ended runs whose rows are not deleted yet."""
+        with self._ids_lock:
+            return len(self._ended)
+
+    def flush(self) -> None:
+        """Delete the rows of every ended run now, in this thread; errors are logged."""
+        if self._pid != os.getpid():
+            return
+        try:
+            self._delete_ended()
+        except Exception as exc:
+            logger.warning("could not delete the rows of %s ended run(s) now (%r): retried while this "
+                           "process lives; if it exits first they are kept as dead (WorkerLostError) once "
+                           "their leases lapse", self.pending(), exc)
+
+    def _delete_ended(self) -> bool:
+        """One pass over the ended runs; whether there were any."""
+        using = self.options.database
+        with self._deleting:
+            with self._ids_lock:
+                ended = sorted(self._ended)
+            for first in range(0, len(ended), FINISH_BATCH):
+                batch = ended[first:first + FINISH_BATCH]
+                delete_finished(using, batch)
+                with self._ids_lock:
+                    self._ids.difference_update(batch)
+                    self._ended.difference_update(batch)
+        return bool(ended)
 
     def _run(self) -> None:
         using = self.options.database
         interval = self.options.heartbeat_interval
+        renew_at = time.monotonic() + interval
+        busy = False  # deleted something since the last renewal
         while True:
-            time.sleep(interval)
-            with self._ids_lock:
-                ids = list(self._ids)
-            if not ids:
-                continue
+            self._wake.wait(max(0.0, renew_at - time.monotonic()))
+            self._wake.clear()
             try:
-                until = timezone.now() + dt.timedelta(seconds=self.options.lease_seconds)
-                renew_running(using, ids, until)
+                busy = self._delete_ended() or busy
+            except DatabaseError as exc:
+                logger.warning("deleting the rows of ended runs failed (%s); retrying", exc)
+                connections[using].close()
+                time.sleep(min(interval, 0.5))  # the database is away: do not spin
+                self._wake.set()
+                continue
+            except Exception:
+                logger.exception("deleting the rows of ended runs failed; retrying in %ss", interval)
+            if time.monotonic() < renew_at:
+                continue
+            renew_at = time.monotonic() + interval
+            with self._ids_lock:
+                ids = list(self._ids)  # ended runs not yet deleted included
+            try:
+                if ids:
+                    until = timezone.now() + dt.timedelta(seconds=self.options.lease_seconds)
+                    renew_running(using, ids, until)
             except DatabaseError as exc:
                 logger.warning("renewing started messages failed (%s); retrying in %ss", exc, interval)
+                busy = False
             except Exception:
                 logger.exception("renewing started messages failed; retrying in %ss", interval)
-            finally:
-                # No session held between beats: this thread never stops, and
-                # an idle session would keep its database from being dropped.
+            if not busy:
+                # No session held while idle: this thread never stops, and an
+                # idle session would keep its database from being dropped.
                 connections[using].close()
+            busy = False
 
 
 def release(using: str, row_id: int, token: str) -> bool:

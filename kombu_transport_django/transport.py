@@ -118,10 +118,8 @@ class QoS(virtual.QoS):
         return started
 
     def ack_finished(self, delivery_tag: str) -> None:
-        """The run of a message acked with :meth:`ack_started` ended: delete its row."""
-        if not leases.finish(self.channel.options.database, _row_id(delivery_tag)):
-            logger.warning("finish of tag=%s found no running row: its lease lapsed and it was kept as "
-                           "dead (WorkerLostError)", delivery_tag)
+        """The run of a message acked with :meth:`ack_started` ended: its row is deleted (soon: :func:`.leases.finish`)."""
+        leases.finish(self.channel.options.database, _row_id(delivery_tag))
 
     def reject_as_dead(self, delivery_tag: str, reason: str) -> None:
         """``reject(requeue=False)`` that keeps the consumer's ``reason`` on the dead row."""
@@ -394,9 +392,27 @@ class Channel(virtual.Channel):
             return payload
         raise virtual.Empty()
 
+    def can_claim(self) -> bool:
+        """Whether a claim is worth its statement now: the prefetch window is empty or half free.
+
+        Early acks free one slot per task started; claiming on each would
+        cost one claim statement per task (most of the consumer thread's time
+        when a queue drains). While messages are still held, waiting until
+        half the window is free claims in batches, and the held ones keep
+        the pool busy meanwhile. An empty window claims at once (latency).
+        """
+        qos = self.qos
+        if not qos.can_consume():
+            return False
+        window = qos.prefetch_count
+        if not window:
+            return True
+        free = qos.can_consume_max_estimate() or 0
+        return free >= window or free >= (window + 1) // 2
+
     def claim_and_deliver(self) -> int:
         """Claim a batch for this channel's consumers and deliver it."""
-        if not self._consumers or not self.qos.can_consume():
+        if not self._consumers or not self.can_claim():
             return 0
         limit = self.qos.can_consume_max_estimate()
         limit = min(limit or self.options.max_batch, self.options.max_batch)
@@ -488,6 +504,7 @@ class Channel(virtual.Channel):
         if self.closed:
             return
         super().close()
+        leases.flush_finished(self.options.database)
         from .models import Consumer
 
         try:
@@ -629,7 +646,7 @@ class Transport(virtual.Transport):
             for channel in list(self.channels):
                 if channel.closed:
                     continue
-                if channel._consumers and not channel.qos.can_consume():
+                if channel._consumers and not channel.can_claim():
                     throttled = True
                 delivered += channel.claim_and_deliver()
                 queues.extend(channel._active_queues)

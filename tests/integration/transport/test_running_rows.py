@@ -16,8 +16,14 @@ from kombu_transport_django import leases
 from kombu_transport_django.models import Message
 from kombu_transport_django.signals import running_lost
 
+from tests.helpers.e2e import wait_until
+
 from .conftest import pytestmark  # noqa: F401  (transactional db for every test)
 from .test_contract import get
+
+
+def _gone() -> bool:
+    return not Message.objects.exists()
 
 
 def test_start_keeps_the_row_running_and_finish_deletes_it(
@@ -38,6 +44,30 @@ def test_start_keeps_the_row_running_and_finish_deletes_it(
     assert Message.objects.get().status == Message.Status.RUNNING
 
     qos.ack_finished(message.delivery_tag)
+    # Deleted by this process's keeper thread, off the caller's thread.
+    wait_until("the running row deleted", _gone, 30)
+
+
+def test_ended_runs_are_deleted_in_batches_and_a_closing_channel_deletes_the_rest(
+    conn: Connection, publish: Any
+) -> None:
+    for n in range(20):
+        publish("q", {"n": n})
+    channel = conn.default_channel
+    messages = [get(conn, "q") for _ in range(20)]
+    for message in messages:
+        assert channel.qos.ack_started(message.delivery_tag) is True
+    keeper = leases.RunningKeeper.get(channel.options)
+    # Held back so the keeper cannot take them before the close below.
+    with keeper._deleting:
+        for message in messages:
+            channel.qos.ack_finished(message.delivery_tag)
+        assert Message.objects.filter(status=Message.Status.RUNNING).count() == 20
+        assert keeper.pending() == 20
+    # One DELETE for all that ended: the keeper wakes and takes them together,
+    # unless the close below is first (it deletes them in this thread).
+    channel.close()
+    assert keeper.pending() == 0
     assert not Message.objects.exists()
 
 
@@ -83,7 +113,7 @@ def test_a_lapsed_running_row_is_kept_dead_and_announced(
     # It had in fact ended here (an outage kept its lease from being renewed):
     # the run's end removes the wrong dead row.
     conn.default_channel.qos.ack_finished(message.delivery_tag)
-    assert not Message.objects.exists()
+    wait_until("the dead row deleted", _gone, 30)
 
 
 def test_threads_starting_their_first_tasks_at_once_share_one_process_token() -> None:
