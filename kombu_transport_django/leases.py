@@ -158,12 +158,16 @@ def finish(using: str, row_id: int) -> None:
     Handed to this process's :class:`RunningKeeper`, which deletes the rows
     of ended runs in batches, off the caller's thread (the prefork pool's
     supervisor spent half its time on this one DELETE per task). Deleted
-    here and now when no keeper of this process serves ``using``.
+    here and now when no keeper of this process serves ``using``, or when
+    the caller is inside a transaction.
     """
     keeper = RunningKeeper._instance
-    if keeper is not None and keeper.serves(using):
+    if keeper is not None and keeper.serves(using) and not connections[using].in_atomic_block:
         keeper.finished(row_id)
     else:
+        # Inside a transaction (drain() in a test, a worker run within
+        # atomic()) the start's UPDATE is not committed: only this
+        # connection sees the row, and another would wait on its lock.
         delete_finished(using, [row_id])
         RunningKeeper.forget(row_id)
 
@@ -177,10 +181,10 @@ def delete_finished(using: str, ids: list[int]) -> int:
     wrong, and it is deleted too. The result stored is the run's own.
     """
     table = connections[using].ops.quote_name(Message._meta.db_table)
-    marks = ", ".join(["%s"] * len(ids))
+    placeholders = ", ".join(["%s"] * len(ids))
     done = _execute(
         using,
-        f"DELETE FROM {table} WHERE id IN ({marks}) AND lease_owner = %s AND status = %s",
+        f"DELETE FROM {table} WHERE id IN ({placeholders}) AND lease_owner = %s AND status = %s",
         [*ids, process_token(), int(RUNNING)],
         f"finish of {len(ids)} id(s) from id={ids[0]}",
     )
