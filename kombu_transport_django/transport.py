@@ -392,27 +392,9 @@ class Channel(virtual.Channel):
             return payload
         raise virtual.Empty()
 
-    def can_claim(self) -> bool:
-        """Whether a claim is worth its statement now: the prefetch window is empty or half free.
-
-        Early acks free one slot per task started; claiming on each would
-        cost one claim statement per task (most of the consumer thread's time
-        when a queue drains). While messages are still held, waiting until
-        half the window is free claims in batches, and the held ones keep
-        the pool busy meanwhile. An empty window claims at once (latency).
-        """
-        qos = self.qos
-        if not qos.can_consume():
-            return False
-        window = qos.prefetch_count
-        if not window:
-            return True
-        free = qos.can_consume_max_estimate() or 0
-        return free >= window or free >= (window + 1) // 2
-
     def claim_and_deliver(self) -> int:
         """Claim a batch for this channel's consumers and deliver it."""
-        if not self._consumers or not self.can_claim():
+        if not self._consumers or not self.qos.can_consume():
             return 0
         limit = self.qos.can_consume_max_estimate()
         limit = min(limit or self.options.max_batch, self.options.max_batch)
@@ -646,7 +628,7 @@ class Transport(virtual.Transport):
             for channel in list(self.channels):
                 if channel.closed:
                     continue
-                if channel._consumers and not channel.can_claim():
+                if channel._consumers and not channel.qos.can_consume():
                     throttled = True
                 delivered += channel.claim_and_deliver()
                 queues.extend(channel._active_queues)
