@@ -146,7 +146,10 @@ def test_a_dead_child_fails_its_chain_calls_errbacks_and_honours_retry_on_worker
     chained = chain(dies.s(str(path)).on_error(mark.si(str(path), "errback")), add.si(1, 1)).delay()
     with pytest.raises(WorkerLostError):
         chained.get(timeout=30)
-    assert chained.state == states.FAILURE and chained.parent.state == states.FAILURE
+    # get() raises as soon as the dead step's FAILURE is stored (it follows
+    # parents, as Celery's); the later step's FAILURE is written just after.
+    wait_until("both steps FAILURE", lambda: chained.state == states.FAILURE == chained.parent.state, 10,
+               procs=[worker.proc], log=worker.log)
     wait_until("the errback", lambda: "errback" in lines(path), 20, procs=[worker.proc], log=worker.log)
     # retry_on_worker_lost: sent again as retry() would, until max_retries.
     assert dies_once.delay(str(path)).get(timeout=30) == 1
