@@ -22,6 +22,7 @@ import pytest
 from celery_compat.models import TaskResult
 from kombu_transport_django.models import Message
 from tests.chaos.harness import (
+    RunWorker,
     StartWorker,
     account,
     publish,
@@ -35,28 +36,23 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 SETTLE_TIMEOUT = 120
 
 
+def _killed_after_ack_then_survivor(chaos_worker: StartWorker, task: str, ledger: Path, ids: list[str]) -> RunWorker:
+    """Publish ``ids``; a worker is SIGKILLed just after accepting the first; a second one settles them."""
+    victim = chaos_worker("-P", "prefork", "-c", "1", "--prefetch-multiplier", "1", CHAOS_FAULT="kill-after-ack")
+    publish(task, ledger, ids)
+    assert victim.proc.wait(timeout=SETTLE_TIMEOUT) == -signal.SIGKILL, victim.output()[-3000:]
+    survivor = chaos_worker("-P", "prefork", "-c", "1")
+    wait_settled(ids, ledger, SETTLE_TIMEOUT, procs=[survivor.proc])
+    return survivor
+
+
 def test_worker_killed_between_early_ack_and_child(
     chaos_worker: StartWorker, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger"
-    victim = chaos_worker(
-        "-P",
-        "prefork",
-        "-c",
-        "1",
-        "--prefetch-multiplier",
-        "1",
-        CHAOS_FAULT="kill-after-ack",
-    )
     ids = task_ids("kill", 0, 1)
-    publish("chaos.record", ledger, ids)
-    assert victim.proc.wait(timeout=SETTLE_TIMEOUT) == -signal.SIGKILL, victim.output()[
-        -3000:
-    ]
-
     # A surviving worker's reaper finds the run once the dead process's lease lapses.
-    survivor = chaos_worker("-P", "prefork", "-c", "1")
-    wait_settled(ids, ledger, SETTLE_TIMEOUT, procs=[survivor.proc])
+    survivor = _killed_after_ack_then_survivor(chaos_worker, "chaos.record", ledger, ids)
     acc = account("worker SIGKILLed between early ack and child", ids, ledger)
     assert acc.lost == 0, acc  # before the fix: acked (deleted) and never run, no trace
     assert acc.ran == 0, acc  # acked at start: never run again
@@ -85,23 +81,8 @@ def test_worker_killed_after_start_acks_late_is_redelivered(
     chaos_worker: StartWorker, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger"
-    victim = chaos_worker(
-        "-P",
-        "prefork",
-        "-c",
-        "1",
-        "--prefetch-multiplier",
-        "1",
-        CHAOS_FAULT="kill-after-ack",
-    )
     ids = task_ids("kill-late", 0, 1)
-    publish("chaos.record_late", ledger, ids)
-    assert victim.proc.wait(timeout=SETTLE_TIMEOUT) == -signal.SIGKILL, victim.output()[
-        -3000:
-    ]
-
-    survivor = chaos_worker("-P", "prefork", "-c", "1")
-    wait_settled(ids, ledger, SETTLE_TIMEOUT, procs=[survivor.proc])
+    _killed_after_ack_then_survivor(chaos_worker, "chaos.record_late", ledger, ids)
     acc = account("worker SIGKILLed after start, acks_late", ids, ledger)
     assert (acc.ran, acc.duplicated, acc.lost, acc.failed_with_reason) == (
         1,
