@@ -91,8 +91,13 @@ def test_retry_signal_and_state_sequence(impl):
     impl.check(seen, [("task_retry", "Retry")] * 2)
 
 
-def _retry_countdowns(impl, run):
-    """The countdowns of the retries ``run()`` causes, as the task_retry signal's reason gives them."""
+def _retry_countdowns(impl, run, retries):
+    """The countdowns of the retries ``run()`` causes, as the task_retry signal's reason gives them.
+
+    Waits (up to 10 s) for ``retries`` signals before it stops listening: a
+    worker thread sends task_retry after publishing the retry, and with a
+    countdown of 0 the retried run can finish (and ``run()`` return) first.
+    """
     whens = []
 
     def receiver(sender=None, reason=None, **kw):
@@ -101,6 +106,9 @@ def _retry_countdowns(impl, run):
     impl.signals.task_retry.connect(receiver, weak=False)
     try:
         run()
+        deadline = time.monotonic() + 10
+        while len(whens) < retries and time.monotonic() < deadline:
+            time.sleep(0.02)
     finally:
         impl.signals.task_retry.disconnect(receiver)
     return whens
@@ -115,7 +123,7 @@ def test_t3_default_retry_delay_is_three_minutes(impl):
         results.append(r)
         impl.wait_for("RETRY", lambda: r.state == "RETRY")
 
-    whens = _retry_countdowns(impl, run)
+    whens = _retry_countdowns(impl, run, 1)
     r = results[0]
     r.revoke()  # not run again three minutes from now
     impl.check([NOTES[k], whens, impl.t.retry_default_delay.default_retry_delay], [[0], [180], 180])
@@ -130,7 +138,7 @@ def test_t4_retry_jitter_draws_a_countdown_up_to_the_backoff(impl):
         results.append(r)
         r.get(propagate=False, timeout=15)
 
-    whens = _retry_countdowns(impl, run)
+    whens = _retry_countdowns(impl, run, 1)
     # retry_backoff=4, first retry: a whole number of seconds from 0 to 4 (full jitter).
     impl.check([NOTES[k], len(whens), all(isinstance(w, int) and 0 <= w <= 4 for w in whens), results[0].state],
                [[0, 1], 1, True, "FAILURE"])
