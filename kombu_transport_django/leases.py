@@ -96,18 +96,10 @@ def ack(using: str, row_id: int, token: str) -> bool:
     inside a transaction, tripling the cost of the hottest statement. It is
     guarded by the lease owner, so a deadlock victim is retried as is.
     """
-    connection = connections[using]
-    table = connection.ops.quote_name(Message._meta.db_table)
-    for attempt in range(3):
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s", [row_id, token])
-                return cursor.rowcount == 1
-        except OperationalError as exc:
-            if attempt == 2 or connection.in_atomic_block or not _is_lock_conflict(exc):
-                raise
-            logger.warning("ack id=%s hit a lock conflict (%s); retrying", row_id, exc)
-    return False
+    table = connections[using].ops.quote_name(Message._meta.db_table)
+    return _execute(
+        using, f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s", [row_id, token], f"ack id={row_id}"
+    ) == 1
 
 
 def _execute(using: str, sql: str, params: list[Any], what: str) -> int:
@@ -206,6 +198,8 @@ def flush_finished(using: str) -> None:
 
 #: the most ids one finishing DELETE names
 FINISH_BATCH = 500
+#: seconds without an ended run after which the keeper closes its session
+IDLE_CLOSE = 0.5
 
 
 class RunningKeeper:
@@ -307,39 +301,45 @@ class RunningKeeper:
         using = self.options.database
         interval = self.options.heartbeat_interval
         renew_at = time.monotonic() + interval
-        busy = False  # deleted something since the last renewal
+        holding = False  # a session is open: kept while runs keep ending
         while True:
-            self._wake.wait(max(0.0, renew_at - time.monotonic()))
+            wait = max(0.0, renew_at - time.monotonic())
+            if holding:
+                wait = min(wait, IDLE_CLOSE)
+            woke = self._wake.wait(wait)
             self._wake.clear()
             try:
-                busy = self._delete_ended() or busy
+                deleted = self._delete_ended()
             except DatabaseError as exc:
                 logger.warning("deleting the rows of ended runs failed (%s); retrying", exc)
                 connections[using].close()
+                holding = False
                 time.sleep(min(interval, 0.5))  # the database is away: do not spin
                 self._wake.set()
                 continue
             except Exception:
                 logger.exception("deleting the rows of ended runs failed; retrying in %ss", interval)
-            if time.monotonic() < renew_at:
-                continue
-            renew_at = time.monotonic() + interval
-            with self._ids_lock:
-                ids = list(self._ids)  # ended runs not yet deleted included
-            try:
-                if ids:
-                    until = timezone.now() + dt.timedelta(seconds=self.options.lease_seconds)
-                    renew_running(using, ids, until)
-            except DatabaseError as exc:
-                logger.warning("renewing started messages failed (%s); retrying in %ss", exc, interval)
-                busy = False
-            except Exception:
-                logger.exception("renewing started messages failed; retrying in %ss", interval)
-            if not busy:
+                deleted = False
+            holding = holding or deleted
+            if time.monotonic() >= renew_at:
+                renew_at = time.monotonic() + interval
+                with self._ids_lock:
+                    ids = list(self._ids)  # ended runs not yet deleted included
+                try:
+                    if ids:
+                        until = timezone.now() + dt.timedelta(seconds=self.options.lease_seconds)
+                        renew_running(using, ids, until)
+                except DatabaseError as exc:
+                    logger.warning("renewing started messages failed (%s); retrying in %ss", exc, interval)
+                except Exception:
+                    logger.exception("renewing started messages failed; retrying in %ss", interval)
+                holding = holding or bool(ids)
+                woke = False
+            if holding and not woke and not deleted:
                 # No session held while idle: this thread never stops, and an
                 # idle session would keep its database from being dropped.
                 connections[using].close()
-            busy = False
+                holding = False
 
 
 def release(using: str, row_id: int, token: str) -> bool:

@@ -81,9 +81,6 @@ class Settlements:
         self._delay = FIRST_DELAY
         self._since = 0.0
 
-    def __len__(self) -> int:
-        return len(self._waiting)
-
     def run(self, callback: Callable[..., Any], *args: Any) -> None:
         """Settle now; on a database error that outlives a reconnect, keep it for :meth:`retry_due`."""
         if self._waiting:
