@@ -26,7 +26,7 @@ from django.core.exceptions import (
     MultipleObjectsReturned,
     ObjectDoesNotExist,
 )
-from django.db import InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.utils import timezone
 from kombu.transport import virtual
 from kombu.transport.base import to_rabbitmq_queue_arguments
@@ -477,9 +477,12 @@ class Channel(virtual.Channel):
     def release_leases(self) -> int:
         try:
             return leases.release_all(self.options.database, self.token)
-        except DB_CONNECTION_ERRORS:
-            # The leases lapse and are reaped once the database is back.
-            logger.warning("could not release leases of token=%s; they will lapse", self.token)
+        except DatabaseError as exc:
+            # This runs on the way out (channel close, interpreter exit), when
+            # the server may be gone or the tables dropped (a test database):
+            # nothing to retry, the leases lapse and are reaped by the next
+            # consumer that finds the database.
+            logger.warning("could not release leases of token=%s (%s); they will lapse", self.token, exc)
             return 0
 
     def close(self) -> None:

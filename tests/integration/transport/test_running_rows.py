@@ -84,6 +84,27 @@ def test_a_start_is_refused_once_the_lease_was_given_back(
     )  # delivered again, not run here
 
 
+def test_giving_leases_back_without_the_table_logs_instead_of_raising(
+    conn: Connection, publish: Any, caplog: Any
+) -> None:
+    """The way out (a close, the exit finalizer) may find the tables dropped: a test database."""
+    from django.db import connection
+
+    publish("q", {"n": 1})
+    get(conn, "q")
+    table = Message._meta.db_table
+    with connection.schema_editor() as editor:
+        editor.alter_db_table(Message, table, "gone_kombu_message")
+    try:
+        with caplog.at_level("WARNING", logger="kombu_transport_django.transport"):
+            assert conn.default_channel.release_leases() == 0
+    finally:
+        with connection.schema_editor() as editor:
+            editor.alter_db_table(Message, "gone_kombu_message", table)
+    assert "they will lapse" in caplog.text
+    assert Message.objects.get().status == Message.Status.LEASED  # left to lapse
+
+
 def test_a_lapsed_running_row_is_kept_dead_and_announced(
     conn: Connection, publish: Any
 ) -> None:
