@@ -72,6 +72,11 @@ class Listener:
             cursor.execute(f'LISTEN "{self.channel}"')
         self._conn = conn
 
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """Run one statement on the listening connection (autocommit)."""
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql, params)
+
     def receive(self, timeout: float) -> list[str] | None:
         """Payloads received within ``timeout`` seconds; None if it passed.
 

@@ -5,20 +5,26 @@
 database only once per ``interval``.
 
 :class:`PgResultWaiter` is woken early on PostgreSQL. Migration 0002 adds a
-trigger that sends ``NOTIFY celery_compat_result, '<task_id>'`` whenever a
-result row is written in a ready state (SUCCESS, FAILURE, REVOKED). The
-waiter listens on a connection of its own: a LISTEN must not share Django's
+trigger that sends ``NOTIFY celery_compat_result, '<task_id>'`` when a
+result row is written in a ready state (SUCCESS, FAILURE, REVOKED), and
+since migration 0006 only for a task id somebody registered in
+``celery_compat_resultwaiter``: a NOTIFY slows every committing worker,
+and most results are never waited for. The waiter registers each task id
+before its first sleep on it and removes its rows when it closes. It
+listens on a connection of its own: a LISTEN must not share Django's
 connection, which the caller may be using in a transaction (notifications
 are only delivered between transactions) and which Celery's Django fixup
 closes around tasks. The connection lives for one ``wait_for`` and is
 closed when it returns. Reads still happen at least once per ``interval``,
-so a lost notification (or a lost connection) only costs latency.
+so a lost notification (or a lost connection, or a result committed in the
+instant between its trigger and the registration) only costs latency.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Protocol
 
 from kombu_transport_django.notify import Listener
@@ -27,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 #: The NOTIFY channel; migration 0002 spells it too.
 CHANNEL = "celery_compat_result"
+#: The registered waits (migration 0006): the trigger notifies only for these.
+WAITERS_TABLE = "celery_compat_resultwaiter"
+#: Rows older than this are a crashed waiter's, deleted at the next
+#: registration; a wait longer than this still reads at its interval.
+STALE_AFTER = "1 day"
 
 
 class Waiter(Protocol):
@@ -67,13 +78,18 @@ class PgResultWaiter:
         self.alias = alias
         self.listener = Listener(alias, CHANNEL)
         self._broken = False
+        #: this waiter's rows in WAITERS_TABLE (not the session's pid: behind
+        #: a transaction-mode pooler the DELETE may run in another session)
+        self.token = uuid.uuid4().hex
+        self._registered: set[str] = set()
 
     def wait(self, task_id: str, seconds: float) -> float:
         """Wait until ``task_id`` is notified or ``seconds`` pass; return the seconds waited.
 
-        The first call only connects and returns 0: a result committed
-        between the caller's last read and the LISTEN sent no notification
-        we could receive, so the caller must read once more before sleeping.
+        The first call for a task id only connects, LISTENs and registers
+        the id, and returns 0: a result committed before that sent no
+        notification we could receive, so the caller must read once more
+        before sleeping.
         """
         started = time.monotonic()
         if self._broken:
@@ -82,6 +98,8 @@ class PgResultWaiter:
         try:
             if not self.listener.connected:
                 self.listener.connect()
+            if task_id not in self._registered:
+                self._register(task_id)
                 return 0.0
             deadline = started + seconds
             while True:
@@ -99,6 +117,20 @@ class PgResultWaiter:
             time.sleep(remaining)
         return time.monotonic() - started
 
+    def _register(self, task_id: str) -> None:
+        self.listener.execute(f"DELETE FROM {WAITERS_TABLE} WHERE since < now() - interval '{STALE_AFTER}'")
+        self.listener.execute(
+            f"INSERT INTO {WAITERS_TABLE} (task_id, waiter) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (task_id, self.token),
+        )
+        self._registered.add(task_id)
+
     def close(self) -> None:
-        """Close the LISTEN connection (the server forgets the LISTEN with it)."""
+        """Remove this waiter's registrations and close the LISTEN connection."""
+        if self._registered and self.listener.connected:
+            try:
+                self.listener.execute(f"DELETE FROM {WAITERS_TABLE} WHERE waiter = %s", (self.token,))
+            except Exception as exc:  # the rows go stale and are deleted by a later registration
+                logger.debug("could not remove result waits of %s: %s", self.token, exc)
+        self._registered.clear()
         self.listener.close()

@@ -1,4 +1,4 @@
-"""PostgreSQL: a ready result wakes its waiters through NOTIFY (migration 0002)."""
+"""PostgreSQL: a ready result wakes its waiters through NOTIFY (migrations 0002 and 0006)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from django.db import connection
 
 from celery_compat import states
-from celery_compat.backends.waiting import CHANNEL, PgResultWaiter
+from celery_compat.backends.waiting import CHANNEL, WAITERS_TABLE, PgResultWaiter
+from kombu_transport_django.notify import Listener
 from tests.unit.results.contract import write_later
 
 pytestmark = [
@@ -87,4 +88,54 @@ def test_get_reads_again_only_when_notified(app: Any) -> None:
     # read 5 times in that second, and the interval alone would wait 5 s.
     assert len(reads) == 3
     assert time.monotonic() - started < 4
+    assert listeners() == 0
+
+
+def _notified(listener: Listener, seconds: float) -> list[str]:
+    """Every payload the raw listener receives within ``seconds``."""
+    payloads: list[str] = []
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        received = listener.receive(remaining)
+        if received is None:
+            break
+        payloads += received
+    return payloads
+
+
+def test_only_results_somebody_waits_for_are_notified(app: Any) -> None:
+    """A NOTIFY slows every committing worker: none for the results nobody waits for (migration 0006)."""
+    listener = Listener(connection.alias, CHANNEL)
+    listener.connect()
+    waiter = PgResultWaiter(connection.alias)
+    try:
+        app.backend.store_result("nobody-waits", 1, states.SUCCESS)
+        assert _notified(listener, 0.5) == []
+
+        assert waiter.wait("somebody-waits", 5) == 0.0  # registers it
+        app.backend.store_result("somebody-waits", 1, states.SUCCESS)
+        assert _notified(listener, 3) == ["somebody-waits"]
+    finally:
+        waiter.close()
+        listener.close()
+
+
+def _waits() -> list[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT task_id, waiter FROM {WAITERS_TABLE} ORDER BY task_id")
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def test_a_waiter_removes_its_registrations_and_a_crashed_ones_expire() -> None:
+    with connection.cursor() as cursor:  # what a waiter killed two days ago left
+        cursor.execute(f"INSERT INTO {WAITERS_TABLE} (task_id, waiter, since) "
+                       "VALUES ('crashed', 'gone', now() - interval '2 days')")
+    waiter = PgResultWaiter(connection.alias)
+    try:
+        waiter.wait("w-1", 5)
+        waiter.wait("w-2", 5)
+        assert _waits() == [("w-1", waiter.token), ("w-2", waiter.token)]
+    finally:
+        waiter.close()
+    assert _waits() == []
     assert listeners() == 0
