@@ -118,7 +118,7 @@ class PgResultWaiter:
         return time.monotonic() - started
 
     def _register(self, task_id: str) -> None:
-        self.listener.execute(f"DELETE FROM {WAITERS_TABLE} WHERE since < now() - interval '{STALE_AFTER}'")
+        self.listener.execute(f"DELETE FROM {WAITERS_TABLE} WHERE since < now() - %s::interval", (STALE_AFTER,))
         self.listener.execute(
             f"INSERT INTO {WAITERS_TABLE} (task_id, waiter) VALUES (%s, %s) ON CONFLICT DO NOTHING",
             (task_id, self.token),

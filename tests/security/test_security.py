@@ -83,7 +83,7 @@ ALLOWED_NAMES = {
     "table", "set_sql", "where", "order", "into", "placeholders", "row_sql", "quote", "c", "COLUMNS",
     "len", "messages", "ids", "self", "channel", "connection", "alias", "display_name", "version",
     "int", "READY", "LEASED", "DEAD", "n_queues", "priority_reverse", "join", "qn", "opts", "db_table",
-    "columns",
+    "columns", "WAITERS_TABLE",
 }
 
 
