@@ -81,6 +81,32 @@ def test_wrong_argument_count_fails_at_the_call_site(app: Any) -> None:
     assert Message.objects.count() == 0
 
 
+def test_the_argument_check_follows_a_replaced_run(app: Any) -> None:
+    add = app.tasks["tests.integration.app.test_publish_and_eager.add"]
+    add.delay(1, 2)  # the signature of run is now cached
+    add.run = lambda x: x  # e.g. a test patching the body
+    with pytest.raises(TypeError):
+        add.delay(1, 2)
+    add.delay(1)
+    assert Message.objects.count() == 2
+
+
+def test_a_queue_is_declared_once_per_connection_and_a_new_one_still_is(app: Any) -> None:
+    from kombu import Queue
+
+    from celery_compat.publish import _not_yet_declared
+
+    add = app.tasks["tests.integration.app.test_publish_and_eager.add"]
+    producer = app.producer()
+    add.apply_async((1, 1), queue="first")
+    first, second = Queue("first"), Queue("second")
+    passing = Queue("passing", auto_delete=True)  # kombu never caches these
+    assert _not_yet_declared(producer, [first, second, passing]) == [second, passing]
+    add.apply_async((1, 1), queue="second")
+    assert _not_yet_declared(producer, [first, second]) == []
+    assert sorted(Message.objects.values_list("queue", flat=True)) == ["first", "second"]
+
+
 def test_revoke_persists_and_marks_revoked_at_once(app: Any) -> None:
     result = app.tasks["tests.integration.app.test_publish_and_eager.add"].apply_async((1, 1), countdown=60)
 
