@@ -28,6 +28,7 @@ from django.core.exceptions import (
 )
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.utils import timezone
+from kombu.exceptions import ConnectionError as KombuConnectionError
 from kombu.transport import virtual
 from kombu.transport.base import to_rabbitmq_queue_arguments
 from kombu.utils.json import dumps as kombu_dumps
@@ -286,6 +287,17 @@ class Channel(virtual.Channel):
         return deleted
 
     # -- publishing --------------------------------------------------------
+
+    def basic_publish(self, message: Any, exchange: str, routing_key: str, **kwargs: Any) -> Any:
+        if self.connection is None:
+            # kombu's Producer took this channel before a nested ensure() (a
+            # queue declare that had to reconnect) closed it. A connection
+            # error lets the producer's own ensure() revive it and publish
+            # again; anything else would reach the caller.
+            raise KombuConnectionError(
+                f"channel {self.channel_id} was closed by a reconnect; publish on the new channel"
+            )
+        return super().basic_publish(message, exchange, routing_key, **kwargs)
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         """Insert on the caller's connection: it joins the caller's transaction."""
@@ -555,6 +567,13 @@ class Transport(virtual.Transport):
                 "'kombu_transport_django' in INSTALLED_APPS."
             )
         db = connections[self.options.database]
+        if db.connection is not None and db.errors_occurred and not db.in_atomic_block and not db.is_usable():
+            # kombu reconnects after a connection error, but Django keeps a
+            # dead session until something closes it: only the paths that
+            # publish and claim do (_drop_broken_connection), so an error
+            # elsewhere (a queue declare, a binding) made every retry fail
+            # on the same dead session.
+            db.close()
         try:
             db.ensure_connection()
         except DB_CONNECTION_ERRORS:

@@ -101,10 +101,12 @@ def test_a_queue_is_declared_once_per_connection_and_a_new_one_still_is(app: Any
     add.apply_async((1, 1), queue="first")
     first, second = Queue("first"), Queue("second")
     passing = Queue("passing", auto_delete=True)  # kombu never caches these
-    assert _not_yet_declared(producer, [first, second, passing]) == [second, passing]
+    add.apply_async((1, 1), queue=Queue("transient", durable=False))
+    transient = Queue("transient", durable=False)  # declared, but a broker restart may lose it
+    assert _not_yet_declared(producer, [first, second, passing, transient]) == [second, passing, transient]
     add.apply_async((1, 1), queue="second")
     assert _not_yet_declared(producer, [first, second]) == []
-    assert sorted(Message.objects.values_list("queue", flat=True)) == ["first", "second"]
+    assert sorted(Message.objects.values_list("queue", flat=True)) == ["first", "second", "transient"]
 
 
 def test_revoke_persists_and_marks_revoked_at_once(app: Any) -> None:
@@ -216,3 +218,19 @@ def test_publish_retries_across_a_killed_session_else_raises_kombus_operational_
     assert add.OperationalError is KombuOperationalError
     # Nothing half-published; the next call reconnects.
     assert add.delay(4, 4).id and Message.objects.count() == 3
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="needs a server whose sessions can be killed")
+def test_publish_to_a_new_queue_retries_across_a_killed_session(app: Any) -> None:
+    """The first publish after the session died declares a queue: the declare's reconnect must not strand it."""
+    add = app.tasks["tests.integration.app.test_publish_and_eager.add"]
+    add.delay(1, 1)
+    assert terminate_all_sessions_from_a_thread() >= 1
+    result = add.apply_async((2, 2), queue="fresh", retry=True,
+                             retry_policy={"max_retries": 3, "interval_start": 0, "interval_step": 0.1})
+    assert Message.objects.get(task_id=result.id).queue == "fresh"
+    assert terminate_all_sessions_from_a_thread() >= 1
+    with pytest.raises(KombuOperationalError):
+        add.apply_async((3, 3), queue="fresher", retry=False)
+    result = add.apply_async((4, 4), queue="fresher")
+    assert Message.objects.get(task_id=result.id).queue == "fresher"
