@@ -2,12 +2,14 @@
 
 Systems: celery_compat on SQLite, PostgreSQL and MariaDB; real Celery with a
 Redis broker and Redis results (the reference every ratio is taken
-against); real Celery on the ``django://`` transport (PostgreSQL). Each run
+against); real Celery on the ``django://`` transport (PostgreSQL); huey on
+SQLite (the SQLite target's competitor), from a virtualenv of its own that
+this command makes once under ``var/bench-venvs/huey``. Each run
 goes through every system once, in an order rotated from run to run so the
 machine's drift spreads over all of them; the table shows medians over the
 runs (latency: median and p99 over all samples) and the ratio to Celery +
 Redis, oriented so that above 1 is better. A system whose server is not
-reachable is skipped with a note.
+reachable (or huey that could not be installed) is skipped with a note.
 
 Writes ``bench/results/latest.json`` and ``latest.md`` (``--quick``:
 ``quick.json``/``quick.md``).
@@ -36,6 +38,9 @@ MARIADB_URL = os.environ.get("BENCH_MARIADB_URL", "mysql://root@127.0.0.1:3306/d
 SQLITE_URL = "sqlite:///var/bench.sqlite3"
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 REFERENCE = "celery-redis"
+# huey runs from a virtualenv of its own, so that it never becomes a dependency of the project.
+HUEY_VENV = ROOT / "var" / "bench-venvs" / "huey"
+HUEY_PYTHON = HUEY_VENV / "bin" / "python"
 
 #: name -> (label, workloads config, environment)
 SYSTEMS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
@@ -46,6 +51,7 @@ SYSTEMS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
     "celery-django-pg": ("Celery on django:// (PG)", {"kind": "celery", "broker": "django"},
                          {"BENCH_BROKER": "django", "BENCH_RESULT_DB": "13", "BENCH_DATABASE_URL": PG_URL}),
     "compat-mariadb": ("celery_compat MariaDB", {"kind": "compat"}, {"BENCH_DATABASE_URL": MARIADB_URL}),
+    "huey-sqlite": ("huey SQLite", {"kind": "huey"}, {}),
 }
 
 FULL = {"delay": 2000, "atomic": 1000, "drain": 10_000, "latency": 30}
@@ -104,6 +110,21 @@ def redis_reachable() -> str | None:
     return None
 
 
+def huey_venv() -> str | None:
+    """Make the huey virtualenv unless it is there already; an error text if huey cannot be installed."""
+    if HUEY_PYTHON.exists() and subprocess.run([str(HUEY_PYTHON), "-c", "import huey"],
+                                               capture_output=True).returncode == 0:
+        return None
+    say(f"installing huey into {HUEY_VENV.relative_to(ROOT)}")
+    for step, cmd in (("python -m venv", [sys.executable, "-m", "venv", "--clear", str(HUEY_VENV)]),
+                      ("pip install huey", [str(HUEY_PYTHON), "-m", "pip", "install", "--quiet", "huey"])):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            tail = " ".join((proc.stderr or proc.stdout).split())[-300:]  # one line: a note under the table
+            return f"could not install huey ({step} failed): {tail}"
+    return None
+
+
 def versions() -> dict[str, Any]:
     import importlib.metadata as md
     import sqlite3
@@ -128,6 +149,11 @@ def versions() -> dict[str, Any]:
                               capture_output=True, text=True)
         if proc.returncode == 0:
             out[key] = proc.stdout.strip()
+    if HUEY_PYTHON.exists():
+        proc = subprocess.run([str(HUEY_PYTHON), "-c", "import huey; print(huey.__version__)"],
+                              capture_output=True, text=True)
+        if proc.returncode == 0:
+            out["huey"] = proc.stdout.strip()
     git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True)
     out["git"] = git.stdout.strip()
     return out
@@ -155,12 +181,16 @@ def machine() -> dict[str, Any]:
 def run_system(name: str, n: dict[str, int]) -> dict[str, Any]:
     label, config, extra_env = SYSTEMS[name]
     env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_REDIS=REDIS_URL, **extra_env)
-    if config["kind"] == "compat" or config.get("broker") == "django":
+    cmd = [sys.executable, "-m", "bench.workloads", name, json.dumps(dict(config, n=n))]
+    if config["kind"] == "huey":  # its own virtualenv; the script imports neither Django nor the project
+        cmd = [str(HUEY_PYTHON), str(ROOT / "bench" / "huey_workload.py"), json.dumps(dict(config, n=n))]
+        env.pop("PYTHONPATH")
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+    elif config["kind"] == "compat" or config.get("broker") == "django":
         env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     else:
         env.pop("DJANGO_SETTINGS_MODULE", None)
-    proc = subprocess.run([sys.executable, "-m", "bench.workloads", name, json.dumps(dict(config, n=n))],
-                          cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode or not lines:
         return {"system": name, "error": f"exit {proc.returncode}"}
@@ -218,6 +248,18 @@ class _Missing(dict):
 
 def targets(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The issue's targets, judged on this run's numbers."""
+    out = _pg_targets(summary)
+    # "SQLite: drain at least as fast as huey on SQLite" (huey: threads, no results).
+    sqlite, huey = summary.get("compat-sqlite", {}), summary.get("huey-sqlite", {})
+    if "drain_ignore" in sqlite and "drain_ignore" in huey:
+        met = sqlite["drain_ignore"] >= huey["drain_ignore"]
+        text = ("met: " if met else "NOT met: ") + "SQLite ≥ huey SQLite"
+        out["drain_ignore"] = f"{out['drain_ignore']}; {text}" if "drain_ignore" in out else text
+    return out
+
+
+def _pg_targets(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The targets on celery_compat PostgreSQL, against Celery + Redis."""
     pg, ref = summary.get("compat-pg", {}), summary.get(REFERENCE, {})
     out: dict[str, str] = {}
 
@@ -251,7 +293,7 @@ def fmt(value: float, unit: str) -> str:
 
 def table(summary: dict[str, dict[str, Any]], systems: list[str], n: dict[str, int]) -> str:
     ref = summary.get(REFERENCE, {})
-    head = ["workload"] + [SYSTEMS[s][0] for s in systems] + ["target (celery_compat PostgreSQL)"]
+    head = ["workload"] + [SYSTEMS[s][0] for s in systems] + ["target (celery_compat PostgreSQL unless named)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     judged = targets(summary)
     for key, label, unit, higher in ROWS:
@@ -308,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         problem = checked.get(url) if url else None
         if problem is None and SYSTEMS[s][1]["kind"] == "celery":
             problem = redis_reachable()
+        if problem is None and SYSTEMS[s][1]["kind"] == "huey":
+            problem = huey_venv()
         if problem:
             notes[s] = f"skipped: {problem}"
             say(f"{s}: {notes[s]}")
