@@ -51,7 +51,6 @@ os.environ.setdefault("BENCH_DATABASE_URL", PG_URL)
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 
 LOCK_PATH = "/tmp/bench.lock"
-POLL = 0.05  # seconds between two looks at the drain, as bench.workloads
 #: task ids of the copies: valid UUID text, distinct for messages and results
 MESSAGE_ID_PREFIX = "5ca1e000-0000-4000-8000-"
 RESULT_ID_PREFIX = "5ca1e000-0000-4000-9000-"
@@ -189,24 +188,16 @@ class Scale:
         # 50 ms would load the machine the drain runs on.
         probe = (f"SELECT (SELECT count(*) FROM {self.results} WHERE id > %s AND status = 'SUCCESS'),"
                  f" EXISTS (SELECT 1 FROM {self.messages} WHERE status IN (1, 3))")
+        from bench.workloads import time_to_done
+
         proc = self.system.start_worker()
+
+        def look() -> tuple[bool, bool]:
+            done, claimed = self.sql(probe, [after_id])[0]
+            return bool(claimed or done), done >= d
+
         try:
-            deadline = time.monotonic() + timeout
-            started = None
-            while True:
-                now = time.monotonic()
-                if proc.poll() is not None:
-                    raise RuntimeError(f"worker exited with {proc.returncode}; see {self.system.log_path}")
-                if now > deadline:
-                    raise RuntimeError(f"{d} tasks not done in {timeout:.0f}s; see {self.system.log_path}")
-                done, claimed = self.sql(probe, [after_id])[0]
-                if started is None and (claimed or done):
-                    started = now
-                if done >= d:
-                    break
-                time.sleep(POLL)
-            assert started is not None
-            elapsed = max(time.monotonic() - started, POLL)
+            elapsed = time_to_done(self.system, proc, timeout, f"{d} tasks", look)
         finally:
             self.system.stop_worker(proc)
         return {"rate": d / elapsed, "seconds": elapsed}

@@ -240,32 +240,43 @@ def group_rate(system: System, task: Any, n: int) -> float:
     return n / timed(lambda: system.group(task.s(i) for i in range(n)).apply_async())
 
 
+def time_to_done(system: System, proc: subprocess.Popen, timeout: float, what: str,
+                 look: Callable[[], tuple[bool, bool]]) -> float:
+    """Seconds from the first look that saw the worker begin to the first that saw it done.
+
+    ``look`` returns (begun, done); it is called every ``POLL`` seconds while
+    the worker runs, which fails the run if it exits or ``timeout`` passes.
+    """
+    deadline = time.monotonic() + timeout
+    started = None
+    while True:
+        now = time.monotonic()
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}; see {system.log_path}")
+        if now > deadline:
+            raise RuntimeError(f"{what} did not finish in {timeout:.0f}s; see {system.log_path}")
+        begun, done = look()
+        if started is None and begun:
+            started = now
+        if done:
+            break
+        time.sleep(POLL)
+    assert started is not None
+    return max(time.monotonic() - started, POLL)
+
+
 def drain(system: System, n: int, with_results: bool, timeout: float) -> dict[str, Any]:
     """Start a worker on ``n`` queued tasks; tasks/s from its first claim to the end."""
     total = system.queued()
     proc = system.start_worker()
     out: dict[str, Any] = {}
+
+    def look() -> tuple[bool, bool]:
+        queued = system.queued()
+        return queued < total, (system.results() >= total) if with_results else queued == 0
+
     try:
-        deadline = time.monotonic() + timeout
-        started = None
-        while True:
-            now = time.monotonic()
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {proc.returncode}; see {system.log_path}")
-            if now > deadline:
-                raise RuntimeError(f"drain of {total} did not finish in {timeout:.0f}s; see {system.log_path}")
-            queued = system.queued()
-            if started is None and queued < total:
-                started = now
-            if with_results:
-                done = system.results() >= total
-            else:
-                done = queued == 0
-            if done:
-                break
-            time.sleep(POLL)
-        assert started is not None
-        elapsed = max(time.monotonic() - started, POLL)
+        elapsed = time_to_done(system, proc, timeout, f"drain of {total}", look)
         out["rate"] = total / elapsed
         out["seconds"] = elapsed
         if with_results:
