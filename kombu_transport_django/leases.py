@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from django.db import DatabaseError, OperationalError, connections, transaction
@@ -125,23 +126,52 @@ def start(options: TransportOptions, row_id: int, token: str) -> bool:
     have the message, so the caller must not run it. One UPDATE in place
     of the DELETE a plain ack costs.
     """
-    using = options.database
-    table = connections[using].ops.quote_name(Message._meta.db_table)
-    keeper = RunningKeeper.get(options)
-    keeper.add(row_id)  # before the UPDATE: renewed from the moment it may commit
+    ticket = prepare_start(options, row_id, token)
     try:
-        started = _execute(
-            using,
-            f"UPDATE {table} SET status = %s, lease_owner = %s WHERE id = %s AND lease_owner = %s AND status = %s",
-            [int(RUNNING), process_token(), row_id, token, int(LEASED)],
-            f"start id={row_id}",
-        ) == 1
+        started = ticket.start()
     except BaseException:
-        keeper.discard(row_id)
+        RunningKeeper.forget(row_id)
         raise
     if not started:
-        keeper.discard(row_id)
+        RunningKeeper.forget(row_id)
     return started
+
+
+@dataclass(frozen=True, slots=True)
+class StartTicket:
+    """A :func:`start` to run in another process: a prefork child, just before the task.
+
+    Made in the consuming process (:func:`prepare_start`), which keeps
+    renewing and later deletes the row; :meth:`start` marks the row
+    ``RUNNING`` for that process (``owner``), from the child's own
+    connection, so the consuming process's pool thread does not wait on one
+    UPDATE per task. Picklable.
+    """
+
+    database: str
+    row_id: int
+    token: str
+    owner: str
+
+    def start(self) -> bool:
+        """Mark the row started; False if ``token`` no longer holds its lease (do not run it)."""
+        table = connections[self.database].ops.quote_name(Message._meta.db_table)
+        return _execute(
+            self.database,
+            f"UPDATE {table} SET status = %s, lease_owner = %s WHERE id = %s AND lease_owner = %s AND status = %s",
+            [int(RUNNING), self.owner, self.row_id, self.token, int(LEASED)],
+            f"start id={self.row_id}",
+        ) == 1
+
+
+def prepare_start(options: TransportOptions, row_id: int, token: str) -> StartTicket:
+    """A :class:`StartTicket` for ``row_id``, whose row this process renews from now on.
+
+    Renewed from before the UPDATE may commit, so a started row is never
+    left to lapse; :meth:`RunningKeeper.forget` it if the start fails.
+    """
+    RunningKeeper.get(options).add(row_id)
+    return StartTicket(options.database, row_id, token, process_token())
 
 
 def finish(using: str, row_id: int) -> None:
@@ -198,6 +228,8 @@ def flush_finished(using: str) -> None:
 
 #: the most ids one finishing DELETE names
 FINISH_BATCH = 500
+#: seconds the keeper waits after a run ends before deleting, to batch the DELETE
+FINISH_LINGER = 0.05
 #: seconds without an ended run after which the keeper closes its session
 IDLE_CLOSE = 0.5
 
@@ -210,7 +242,8 @@ class RunningKeeper:
     after a database outage keeps running the tasks it started meanwhile.
 
     Ended runs (:func:`finish`) are deleted in batches, one DELETE for all
-    that ended since the thread's last turn, as soon as it wakes. Until its
+    that ended since the thread's last turn, :data:`FINISH_LINGER` after it
+    wakes. Until its
     DELETE commits an ended run's row is still renewed, so it is never reaped
     as lost; a DELETE that fails (the database is away) is retried.
     :meth:`flush` deletes what is left, in the caller's thread: at channel
@@ -307,6 +340,10 @@ class RunningKeeper:
             if holding:
                 wait = min(wait, IDLE_CLOSE)
             woke = self._wake.wait(wait)
+            if woke:
+                # Let the runs ending meanwhile join this DELETE: at once, a
+                # busy worker deleted one row per statement.
+                time.sleep(FINISH_LINGER)
             self._wake.clear()
             try:
                 deleted = self._delete_ended()

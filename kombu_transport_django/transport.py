@@ -51,6 +51,14 @@ DB_CONNECTION_ERRORS = (OperationalError, InterfaceError)
 #: see docs/benchmarks.md) for about 20 small reads a second
 DEFAULT_POLLING_INTERVAL = 0.05
 
+#: a channel holds back its claim while fewer than half its prefetch window,
+#: and fewer than this many slots, are free (see Channel.held_back)
+HOLD_BACK_MAX = 8
+#: seconds during which a channel whose claim found nothing is not claimed
+#: again, unless a wait for new messages ended (so, under a backlog on another
+#: channel: a worker's broadcast queue answers within this)
+RECLAIM_EMPTY_AFTER = 0.05
+
 
 class PayloadTooLarge(ValueError):
     """A message is larger than the transport's ``max_payload_bytes``."""
@@ -117,6 +125,28 @@ class QoS(virtual.QoS):
         super().ack(delivery_tag)
         channel.capacity_freed.set()
         return started
+
+    def prepare_start(self, delivery_tag: str) -> leases.StartTicket:
+        """:meth:`ack_started`, its UPDATE left to another process: the ticket's ``start()``.
+
+        The prefetch slot is freed now. The caller runs ``ticket.start()``
+        where the task will run (a prefork child), and runs the task only if
+        it returned True; otherwise it calls :meth:`start_refused` (False)
+        or :meth:`start_failed` (an error).
+        """
+        ticket = leases.prepare_start(self.channel.options, _row_id(delivery_tag), self.channel.token)
+        super().ack(delivery_tag)
+        self.channel.capacity_freed.set()
+        return ticket
+
+    def start_refused(self, delivery_tag: str) -> None:
+        """The ticket's start found the lease gone: the message is another consumer's; not run here."""
+        logger.warning("start of tag=%s found no lease: it lapsed or was given back; not run here", delivery_tag)
+        leases.RunningKeeper.forget(_row_id(delivery_tag))
+
+    def start_failed(self, delivery_tag: str) -> None:
+        """The ticket's start raised: give the message back (its UPDATE may have committed)."""
+        leases.release(self.channel.options.database, _row_id(delivery_tag), self.channel.token)
 
     def ack_finished(self, delivery_tag: str) -> None:
         """The run of a message acked with :meth:`ack_started` ended: its row is deleted (soon: :func:`.leases.finish`)."""
@@ -186,6 +216,8 @@ class Channel(virtual.Channel):
         #: after a reconnect closed this channel (kombu then sets its
         #: ``connection`` to None)
         self.capacity_freed: threading.Event = connection.capacity_freed
+        #: when this channel's last claim found nothing (monotonic), else None
+        self.found_nothing_at: float | None = None
 
     @property
     def db(self) -> Any:
@@ -404,9 +436,31 @@ class Channel(virtual.Channel):
             return payload
         raise virtual.Empty()
 
+    def held_back(self) -> bool:
+        """Whether the prefetch window is too full for a claim to be worth its statement.
+
+        A claim the moment one slot frees takes one row per statement: under
+        a backlog, as many claims as tasks. Waiting until half the window
+        (at most :data:`HOLD_BACK_MAX` slots) is free takes them in batches,
+        while the other half still feeds the pool. An empty window is never
+        held back, so an idle consumer claims at once.
+        """
+        qos = self.qos
+        if not qos.can_consume():
+            return True
+        prefetch = qos.prefetch_count
+        if not prefetch:
+            return False
+        return qos.can_consume_max_estimate() < min(max(1, prefetch // 2), HOLD_BACK_MAX)
+
     def claim_and_deliver(self) -> int:
-        """Claim a batch for this channel's consumers and deliver it."""
-        if not self._consumers or not self.qos.can_consume():
+        """Claim a batch for this channel's consumers and deliver it.
+
+        Sets :attr:`found_nothing_at` when the claim found nothing (cleared
+        when one finds rows), so the transport need not claim again for this
+        channel at every ack of another's message.
+        """
+        if not self._consumers or self.held_back():
             return 0
         limit = self.qos.can_consume_max_estimate()
         limit = min(limit or self.options.max_batch, self.options.max_batch)
@@ -414,6 +468,7 @@ class Channel(virtual.Channel):
         for queue, payload in self._claim(list(self._active_queues), limit):
             self.connection._deliver(payload, queue)
             delivered += 1
+        self.found_nothing_at = None if delivered else monotonic()
         return delivered
 
     def _claim(self, queues: list[str], limit: int) -> list[tuple[str, dict[str, Any]]]:
@@ -640,20 +695,33 @@ class Transport(virtual.Transport):
         """Deliver at least one message, or raise ``socket.timeout``."""
         started = monotonic()
         waiter = self.waiter
+        waited = False  # whether the last pass ended in a wait for new messages
         while True:
             delivered = 0
             throttled = False
+            others = False  # a channel not held back has consumers (a worker's broadcast queue)
             queues: list[str] = []
             # Cleared before the checks: an ack from another thread after
             # this point wakes the wait below.
             self.capacity_freed.clear()
+            now = monotonic()
             for channel in list(self.channels):
                 if channel.closed:
                     continue
-                if channel._consumers and not channel.qos.can_consume():
-                    throttled = True
-                delivered += channel.claim_and_deliver()
                 queues.extend(channel._active_queues)
+                if channel._consumers and channel.held_back():
+                    throttled = True
+                    continue
+                others = others or bool(channel._consumers)
+                found_nothing_at = channel.found_nothing_at
+                if not waited and found_nothing_at is not None and now - found_nothing_at < RECLAIM_EMPTY_AFTER:
+                    # Woken by an ack of another channel's message: this
+                    # channel's queues had nothing a moment ago (a worker's
+                    # broadcast queue, during a drain). Claimed again after a
+                    # wait for new messages, or soon.
+                    continue
+                delivered += channel.claim_and_deliver()
+            waited = False
             if delivered:
                 waiter.activity()
                 return
@@ -665,11 +733,14 @@ class Transport(virtual.Transport):
                 # Held back by the prefetch limit (the pool acks from other
                 # threads): wake on the ack that frees a slot. Waiting on
                 # LISTEN here slept up to a second per batch on PostgreSQL,
-                # since no new message notifies.
-                self.capacity_freed.wait(wait)
+                # since no new message notifies. Another channel's queues
+                # are claimed again within RECLAIM_EMPTY_AFTER meanwhile: a
+                # remote-control request is answered while the pool is full.
+                self.capacity_freed.wait(min(wait, RECLAIM_EMPTY_AFTER) if others else wait)
                 continue
             if wait > 0.1 and queues:
                 due = claims.next_due(connections[self.options.database], queues, timezone.now())
                 if due is not None:
                     wait = max(0.0, min(wait, (due - timezone.now()).total_seconds()))
             waiter.wait(wait, queues)
+            waited = True
