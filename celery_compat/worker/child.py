@@ -55,6 +55,23 @@ def _on_soft_timeout(signum: int, frame: Any) -> None:
         raise SoftTimeLimitExceeded()
 
 
+def _start(job: Job) -> str | None:
+    """Make the job's early ack (its start ticket) here; None to run it, else why not.
+
+    "" when the lease was gone (another worker has the message), an error's
+    repr when the database failed: the worker then gives the message back.
+    """
+    if job.start is None:
+        return None
+    from django.db import DatabaseError, connections
+
+    try:
+        return None if job.start.start() else ""
+    except DatabaseError as exc:
+        connections.close_all()  # a broken session: the next job reconnects
+        return repr(exc)
+
+
 def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
                conn: Connection, index: int) -> int:
     """Run the jobs the worker sends on ``conn``; returns the exit code."""
@@ -89,11 +106,16 @@ def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
             if job is None:
                 return 0
             with task_connections():
-                _running_job = job
-                try:
-                    outcome = execute(app, job)
-                finally:
-                    _running_job = None
+                refused = _start(job)
+                if refused is None:
+                    _running_job = job
+                    try:
+                        outcome = execute(app, job)
+                    finally:
+                        _running_job = None
+            if refused is not None:
+                conn.send(("not-started", job.number, refused or None, False))
+                continue
             done += 1
             retire = bool(max_tasks and done >= max_tasks) or bool(
                 max_memory_kib and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > max_memory_kib

@@ -297,8 +297,14 @@ class Consumer:
 
     # -- pool callbacks (PoolHandler) --------------------------------------------
 
-    def on_start(self, request: Request, pid: int) -> bool:
-        """Just before ``request`` runs: veto it if revoked or expired; ack early."""
+    def on_start(self, request: Request, pid: int, runner_starts: bool = False) -> bool:
+        """Just before ``request`` runs: veto it if revoked or expired; ack early.
+
+        ``runner_starts``: the process that runs the task makes the early
+        ack's database write itself, with the request's ``start_ticket``
+        (prefork children: the pool's thread then does no write per task),
+        and reports a refusal with :meth:`on_not_started`.
+        """
         if self.worker.stopping or request.generation != self.generation:
             with self.state.lock:
                 self.state.reserved.pop(id(request), None)
@@ -309,7 +315,9 @@ class Consumer:
         if request.id in self.state.revoked or self._revoked_in_backend(request):
             self.discard(request, expired=False)
             return False
-        if not request.acks_late and not request.acknowledge_started():
+        if not request.acks_late and not (
+            (runner_starts and request.prepare_start() is not None) or request.acknowledge_started()
+        ):
             # Its lease lapsed or was given back (a reconnect): the message is
             # another consumer's now, and running it here would run it twice.
             logger.warning("Task %s[%s] not started here: its message is no longer leased to this "
@@ -321,6 +329,19 @@ class Consumer:
         request.worker_pid = pid
         self.state.task_accepted(request)
         return True
+
+    def on_not_started(self, request: Request, error: str | None) -> None:
+        """The runner did not start ``request`` with its ticket: the lease was gone, or ``error``."""
+        with self.state.lock:
+            self.state.active.pop(id(request), None)
+        if error is None:
+            request.start_refused()
+            logger.warning("Task %s[%s] not started here: its message is no longer leased to this "
+                           "worker (it is delivered again)", request.name, request.id)
+            return
+        logger.warning("Task %s[%s] not started: the early ack failed (%s); its message is given back",
+                       request.name, request.id, error)
+        request.start_failed()
 
     def _revoked_in_backend(self, request: Request) -> bool:
         # revoke() persists a Revoke row (celery_compat.revokes), so a worker

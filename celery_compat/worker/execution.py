@@ -50,6 +50,8 @@ class Job:
     args: list[Any]
     kwargs: dict[str, Any]
     request_dict: dict[str, Any]
+    #: the transport's start ticket: ``start()`` before running, and run only if True
+    start: Any = None
 
 
 #: a reused connection idle for this long is checked (``is_usable()``) before a

@@ -29,8 +29,15 @@ logger = logging.getLogger("celery.worker.pool")
 class PoolHandler(Protocol):
     """What a pool calls back; implemented by the consumer."""
 
-    def on_start(self, request: Request, pid: int) -> bool:
-        """Called just before ``request`` runs; False means skip it."""
+    def on_start(self, request: Request, pid: int, runner_starts: bool = False) -> bool:
+        """Called just before ``request`` runs; False means skip it.
+
+        ``runner_starts``: the runner will start it with ``request.start_ticket``
+        (if set) and call :meth:`on_not_started` if that refuses.
+        """
+
+    def on_not_started(self, request: Request, error: str | None) -> None:
+        """The runner's start ticket refused ``request`` (``error``: it raised); it did not run."""
 
     def on_done(self, request: Request, outcome: Outcome) -> None:
         """Called after ``request`` ran, in the thread that ran it."""
@@ -65,6 +72,7 @@ class BasePool:
             args=request.args,
             kwargs=request.kwargs,
             request_dict=request.request_dict,
+            start=request.start_ticket,
         )
 
     def start(self) -> None:

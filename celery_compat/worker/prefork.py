@@ -158,7 +158,7 @@ class PreforkPool(BasePool):
                 request = self._pending.popleft()
                 child.reserved = True
             try:
-                started = self.handler.on_start(request, child.pid)
+                started = self.handler.on_start(request, child.pid, runner_starts=True)
             except Exception:
                 logger.exception("pool: could not start %r", request)
                 # A database error (the session was killed, the server
@@ -252,8 +252,12 @@ class PreforkPool(BasePool):
             request = child.request
             child.request = child.job = None
             child.retiring = bool(retire)
-        if request is not None and kind == "done":
+        if request is None:
+            return
+        if kind == "done":
             self._settlements.run(self.handler.on_done, request, outcome)
+        elif kind == "not-started":
+            self._settlements.run(self.handler.on_not_started, request, outcome)
 
     def _next_deadline(self) -> float:
         now = time.monotonic()
@@ -274,6 +278,8 @@ class PreforkPool(BasePool):
             request, job, timed_out = child.request, child.job, child.timed_out
             closing = self._closing
         child.conn.close()
+        if request is not None and job is not None and job.start is not None:
+            _start_for_dead_child(job)
         if request is not None and job is not None:
             exc: BaseException
             if timed_out:
@@ -361,3 +367,17 @@ def _kill(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _start_for_dead_child(job: Job) -> None:
+    """Make the early ack of a child that died, if it had not made it yet.
+
+    The child may have died before or after its ticket's UPDATE: once it is
+    made here too (it does nothing if the child made it), the run is settled
+    as lost like any other (``WorkerLostError``, the row deleted), instead of
+    its message staying leased, and renewed, for as long as this worker lives.
+    """
+    try:
+        job.start.start()
+    except Exception as exc:  # the row's lease lapses, and the reaper reports it lost
+        logger.warning("pool: could not mark the run of %s as started after its child died: %r", job.task_id, exc)

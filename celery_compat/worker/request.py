@@ -99,6 +99,8 @@ class Request:
         self._running = False
         #: acked the plain way
         self._plain_acked = False
+        #: the transport's start ticket when the run's process starts it (:meth:`prepare_start`)
+        self.start_ticket: Any = None
         self.request_dict = self._build_request_dict()
 
     # -- the task's view ---------------------------------------------------
@@ -205,6 +207,45 @@ class Request:
         self.message._state = "ACK"
         self._running = started
         return started
+
+    def prepare_start(self) -> Any:
+        """:meth:`acknowledge_started`, its database write left to the process that runs the task.
+
+        Returns the transport's start ticket (picklable; its ``start()``
+        returns what :meth:`acknowledge_started` would), also kept as
+        :attr:`start_ticket`; the runner reports back with
+        :meth:`start_refused` or :meth:`start_failed` when the ticket did not
+        start it. None where the transport has no tickets (the caller then
+        uses :meth:`acknowledge_started`).
+        """
+        prepare = getattr(getattr(self.message.channel, "qos", None), "prepare_start", None)
+        if prepare is None:
+            return None
+        with self._ack_lock:
+            if self.acknowledged:
+                return self.start_ticket
+            self.acknowledged = True
+        try:
+            ticket = prepare(self.message.delivery_tag)
+        except BaseException:
+            self.acknowledged = False
+            raise
+        self.message._state = "ACK"
+        self._running = True  # as far as this process knows: the runner says otherwise
+        self.start_ticket = ticket
+        return ticket
+
+    def start_refused(self) -> None:
+        """The ticket found the lease gone: the message is another consumer's, and was not run here."""
+        with self._ack_lock:
+            self._running = False
+        self.message.channel.qos.start_refused(self.message.delivery_tag)
+
+    def start_failed(self) -> None:
+        """The ticket's start raised (a database error): the message is given back."""
+        with self._ack_lock:
+            self._running = False
+        self.message.channel.qos.start_failed(self.message.delivery_tag)
 
     def _finish_running(self) -> bool:
         """If started with :meth:`acknowledge_started`: end the run's row (once); True if it was."""

@@ -260,9 +260,13 @@ class _Handler:
     def __init__(self, worker: WorkController) -> None:
         self.worker = worker
 
-    def on_start(self, request: Any, pid: int) -> bool:
+    def on_start(self, request: Any, pid: int, runner_starts: bool = False) -> bool:
         assert self.worker.consumer is not None
-        return self.worker.consumer.on_start(request, pid)
+        return self.worker.consumer.on_start(request, pid, runner_starts)
+
+    def on_not_started(self, request: Any, error: str | None) -> None:
+        assert self.worker.consumer is not None
+        self.worker.consumer.on_not_started(request, error)
 
     def on_done(self, request: Any, outcome: Any) -> None:
         assert self.worker.consumer is not None

@@ -2,11 +2,16 @@
 
 ``CHAOS_FAULT`` (read by :mod:`tests.chaos.settings`) installs one in a
 ``runworker`` process by wrapping the consumer's ``on_start`` (the moment a
-pool takes a request: revoke/expiry checks, then the early ack):
+pool takes a request: revoke/expiry checks, then the early ack, whose
+database write a prefork child makes just before the task) or that write,
+the transport's ``StartTicket.start``:
 
+- ``kill-after-accept``: for task ids starting with ``kill``, SIGKILL the
+  worker's main process right after ``on_start`` accepted the request,
+  before the pool child received the job (so before its early ack);
 - ``kill-after-ack``: for task ids starting with ``kill``, SIGKILL the
-  worker's main process right after ``on_start`` accepted the request, that
-  is after the early ack and before the pool child received the job;
+  worker's main process and then the child, right after the child made the
+  early ack and before the task ran;
 - ``give-back-before-start``: for task ids starting with ``give-back``, give
   every lease of the consumer's channel back (what the consumer's close does
   when its connection drops) just before ``on_start``, once per id: the
@@ -19,7 +24,7 @@ import os
 import signal
 from typing import Any
 
-FAULTS = ("kill-after-ack", "give-back-before-start")
+FAULTS = ("kill-after-accept", "kill-after-ack", "give-back-before-start")
 
 
 def install(fault: str) -> None:
@@ -29,11 +34,12 @@ def install(fault: str) -> None:
 
     def patch(sender: Any = None, **kwargs: Any) -> None:
         from celery_compat.worker.consumer import Consumer
+        from kombu_transport_django.models import Message
 
         original = Consumer.on_start
         given_back: set[str] = set()
 
-        def on_start(self: Consumer, request: Any, pid: int) -> bool:
+        def on_start(self: Consumer, request: Any, pid: int, *args: Any, **kwargs: Any) -> bool:
             if (
                 fault == "give-back-before-start"
                 and request.id.startswith("give-back")
@@ -41,11 +47,24 @@ def install(fault: str) -> None:
             ):
                 given_back.add(request.id)
                 request.message.channel.release_leases()
-            started = original(self, request, pid)
-            if fault == "kill-after-ack" and started and request.id.startswith("kill"):
+            started = original(self, request, pid, *args, **kwargs)
+            if fault == "kill-after-accept" and started and request.id.startswith("kill"):
                 os.kill(os.getpid(), signal.SIGKILL)
             return started
 
         Consumer.on_start = on_start  # type: ignore[method-assign]
+        if fault == "kill-after-ack":
+            from kombu_transport_django.leases import StartTicket
+
+            worker_pid, ticket_start = os.getpid(), StartTicket.start
+
+            def start(ticket: StartTicket) -> bool:
+                started = ticket_start(ticket)
+                if started and Message.objects.filter(id=ticket.row_id, task_id__startswith="kill").exists():
+                    os.kill(worker_pid, signal.SIGKILL)
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return started
+
+            StartTicket.start = start  # type: ignore[method-assign]
 
     signals.worker_init.connect(patch, weak=False)

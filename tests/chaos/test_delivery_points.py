@@ -3,9 +3,12 @@
 Each test puts a fault at one moment of a real ``runworker`` process
 (:mod:`tests.chaos.faults`), so the outcome is deterministic:
 
-- the worker's main process SIGKILLed after the early ack, before its pool
-  child got the job: the run must be kept as ``FAILURE``/``WorkerLostError``
-  (and a dead message row), never silently lost, never re-run;
+- the worker SIGKILLed after the early ack, before the task ran: the run
+  must be kept as ``FAILURE``/``WorkerLostError`` (and a dead message row),
+  never silently lost, never re-run;
+- the worker's main process SIGKILLed after it accepted a request, before
+  its pool child got the job (and made the early ack): the message is
+  delivered again and runs once;
 - the consumer's leases given back (a reconnect) just before a request
   starts: the request must not run here, because its message is delivered
   again; it runs exactly once.
@@ -36,9 +39,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 SETTLE_TIMEOUT = 120
 
 
-def _killed_after_ack_then_survivor(chaos_worker: StartWorker, task: str, ledger: Path, ids: list[str]) -> RunWorker:
-    """Publish ``ids``; a worker is SIGKILLed just after accepting the first; a second one settles them."""
-    victim = chaos_worker("-P", "prefork", "-c", "1", "--prefetch-multiplier", "1", CHAOS_FAULT="kill-after-ack")
+def _killed_after_ack_then_survivor(chaos_worker: StartWorker, task: str, ledger: Path, ids: list[str],
+                                    fault: str = "kill-after-ack") -> RunWorker:
+    """Publish ``ids``; a worker is SIGKILLed at ``fault`` with the first; a second one settles them."""
+    victim = chaos_worker("-P", "prefork", "-c", "1", "--prefetch-multiplier", "1", CHAOS_FAULT=fault)
     publish(task, ledger, ids)
     assert victim.proc.wait(timeout=SETTLE_TIMEOUT) == -signal.SIGKILL, victim.output()[-3000:]
     survivor = chaos_worker("-P", "prefork", "-c", "1")
@@ -77,12 +81,25 @@ def test_worker_killed_between_early_ack_and_child(
     assert "WorkerLostError" in dead.dead_reason
 
 
+def test_worker_killed_after_accept_before_the_child_acked_is_redelivered(
+    chaos_worker: StartWorker, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    ids = task_ids("kill", 0, 1)
+    _killed_after_ack_then_survivor(chaos_worker, "chaos.record", ledger, ids, fault="kill-after-accept")
+    acc = account("worker SIGKILLed after accepting, before the child's early ack", ids, ledger)
+    # Never started anywhere, so delivered again (before the early ack moved
+    # into the child, this was an acked message kept as WorkerLostError).
+    assert (acc.ran, acc.duplicated, acc.lost, acc.failed_with_reason) == (1, 0, 0, 0), acc
+    assert TaskResult.objects.get(task_id=ids[0]).status == "SUCCESS"
+
+
 def test_worker_killed_after_start_acks_late_is_redelivered(
     chaos_worker: StartWorker, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger"
     ids = task_ids("kill-late", 0, 1)
-    _killed_after_ack_then_survivor(chaos_worker, "chaos.record_late", ledger, ids)
+    _killed_after_ack_then_survivor(chaos_worker, "chaos.record_late", ledger, ids, fault="kill-after-accept")
     acc = account("worker SIGKILLed after start, acks_late", ids, ledger)
     assert (acc.ran, acc.duplicated, acc.lost, acc.failed_with_reason) == (
         1,
