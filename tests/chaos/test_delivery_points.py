@@ -81,32 +81,26 @@ def test_worker_killed_between_early_ack_and_child(
     assert "WorkerLostError" in dead.dead_reason
 
 
-def test_worker_killed_after_accept_before_the_child_acked_is_redelivered(
-    chaos_worker: StartWorker, tmp_path: Path
+@pytest.mark.parametrize(
+    ("task", "prefix"),
+    [
+        # Early ack: never started anywhere, so delivered again (before the
+        # early ack moved into the child, this was an acked message kept as
+        # WorkerLostError).
+        ("chaos.record", "kill"),
+        # acks_late: unacked until it ends, so delivered again.
+        ("chaos.record_late", "kill-late"),
+    ],
+)
+def test_worker_killed_after_accept_before_the_child_started_is_redelivered(
+    chaos_worker: StartWorker, tmp_path: Path, task: str, prefix: str
 ) -> None:
     ledger = tmp_path / "ledger"
-    ids = task_ids("kill", 0, 1)
-    _killed_after_ack_then_survivor(chaos_worker, "chaos.record", ledger, ids, fault="kill-after-accept")
-    acc = account("worker SIGKILLed after accepting, before the child's early ack", ids, ledger)
-    # Never started anywhere, so delivered again (before the early ack moved
-    # into the child, this was an acked message kept as WorkerLostError).
+    ids = task_ids(prefix, 0, 1)
+    _killed_after_ack_then_survivor(chaos_worker, task, ledger, ids, fault="kill-after-accept")
+    acc = account(f"worker SIGKILLed after accepting {task}, before the child started it", ids, ledger)
     assert (acc.ran, acc.duplicated, acc.lost, acc.failed_with_reason) == (1, 0, 0, 0), acc
     assert TaskResult.objects.get(task_id=ids[0]).status == "SUCCESS"
-
-
-def test_worker_killed_after_start_acks_late_is_redelivered(
-    chaos_worker: StartWorker, tmp_path: Path
-) -> None:
-    ledger = tmp_path / "ledger"
-    ids = task_ids("kill-late", 0, 1)
-    _killed_after_ack_then_survivor(chaos_worker, "chaos.record_late", ledger, ids, fault="kill-after-accept")
-    acc = account("worker SIGKILLed after start, acks_late", ids, ledger)
-    assert (acc.ran, acc.duplicated, acc.lost, acc.failed_with_reason) == (
-        1,
-        0,
-        0,
-        0,
-    ), acc
 
 
 def test_leases_given_back_just_before_start_runs_once(
