@@ -163,6 +163,28 @@ class StartTicket:
             f"start id={self.row_id}",
         ) == 1
 
+    def withdraw(self, requeue: bool) -> bool:
+        """Take the ticket back before anyone started it; False if it was started or its lease is gone.
+
+        The row, still leased to ``token`` and never started, goes back to
+        its queue (``requeue``: not counted as a delivery, as a graceful
+        close gives messages back) or is deleted (an ack: the request was
+        revoked). This process stops renewing it either way.
+        """
+        table = connections[self.database].ops.quote_name(Message._meta.db_table)
+        if requeue:
+            sql = (f"UPDATE {table} SET status = %s, lease_owner = NULL, leased_until = NULL, "
+                   f"delivery_count = CASE WHEN delivery_count > 0 THEN delivery_count - 1 ELSE 0 END "
+                   f"WHERE id = %s AND lease_owner = %s AND status = %s")
+            params: list[Any] = [int(READY), self.row_id, self.token, int(LEASED)]
+        else:
+            sql = f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s AND status = %s"
+            params = [self.row_id, self.token, int(LEASED)]
+        try:
+            return _execute(self.database, sql, params, f"withdraw id={self.row_id}") == 1
+        finally:
+            RunningKeeper.forget(self.row_id)
+
 
 def prepare_start(options: TransportOptions, row_id: int, token: str) -> StartTicket:
     """A :class:`StartTicket` for ``row_id``, whose row this process renews from now on.

@@ -139,6 +139,17 @@ class QoS(virtual.QoS):
         self.channel.capacity_freed.set()
         return ticket
 
+    def withdraw_start(self, ticket: leases.StartTicket, requeue: bool) -> bool:
+        """A ticket from :meth:`prepare_start` that nobody started: its message back in the queue (``requeue``) or deleted.
+
+        False if the ticket had been started, or its lease was gone.
+        """
+        try:
+            return ticket.withdraw(requeue)
+        except DB_CONNECTION_ERRORS:
+            self.channel._drop_broken_connection()
+            raise
+
     def start_refused(self, delivery_tag: str) -> None:
         """The ticket's start found the lease gone: the message is another consumer's; not run here."""
         logger.warning("start of tag=%s found no lease: it lapsed or was given back; not run here", delivery_tag)
@@ -659,12 +670,12 @@ class Transport(virtual.Transport):
 
     def queue_ttl_ms(self, queue: str) -> int | None:
         """The queue's ``x-message-ttl``, cached for a few seconds per process."""
-        from .models import Queue
-
         cached = self._queue_ttls.get(queue)
         now = monotonic()
         if cached is not None and now - cached[0] < 5.0:
             return cached[1]
+        from .models import Queue
+
         ttl = (
             Queue.objects.using(self.options.database)
             .filter(name=queue)

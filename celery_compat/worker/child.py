@@ -9,6 +9,7 @@ then runs one job at a time until told to stop, until ``max_tasks`` jobs or
 
 from __future__ import annotations
 
+import collections
 import multiprocessing
 import os
 import resource
@@ -93,18 +94,52 @@ def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
     app.on_after_fork.send(sender=app)
     signals.worker_process_init.send(sender=None)
     done = 0
+    inbox: collections.deque[Job] = collections.deque()  # sent, not started
+    cancelled: set[int] = set()
+    stopping = False
+
+    def take(message: Any) -> None:
+        nonlocal stopping
+        if message is None:
+            stopping = True
+        elif isinstance(message, tuple):  # ("cancel", number): revoked before it started
+            cancelled.add(message[1])
+        else:
+            inbox.append(message)
+
+    def take_all() -> bool:
+        """Read whatever was sent meanwhile; False once the worker closed the pipe."""
+        try:
+            while conn.poll(0):
+                take(conn.recv())
+        except EOFError:
+            return False
+        return True
+
+    def give_back() -> None:
+        while inbox:
+            conn.send(("returned", inbox.popleft().number, None, False))
+
     try:
         while True:
-            if not conn.poll(PARENT_CHECK_SECONDS):
-                if os.getppid() != parent:
-                    return 1  # the fork server (so the worker) died: nobody takes results
+            if not inbox and not stopping:
+                if not conn.poll(PARENT_CHECK_SECONDS):
+                    if os.getppid() != parent:
+                        return 1  # the fork server (so the worker) died: nobody takes results
+                    continue
+            # A stop or a cancel sent meanwhile is seen before the next job starts.
+            if not take_all():
+                return 0
+            if stopping:
+                give_back()
+                return 0
+            if not inbox:
                 continue
-            try:
-                job = conn.recv()
-            except EOFError:
-                return 0
-            if job is None:
-                return 0
+            job = inbox.popleft()
+            if job.number in cancelled:
+                cancelled.discard(job.number)
+                conn.send(("cancelled", job.number, None, False))
+                continue
             with task_connections():
                 refused = _start(job)
                 if refused is None:
@@ -113,6 +148,7 @@ def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
                         outcome = execute(app, job)
                     finally:
                         _running_job = None
+            cancelled.difference_update([n for n in cancelled if n < job.number])  # too late for those
             if refused is not None:
                 conn.send(("not-started", job.number, refused or None, False))
                 continue
@@ -122,6 +158,8 @@ def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
             )
             conn.send(("done", job.number, outcome, retire))
             if retire:
+                take_all()
+                give_back()
                 return 0
     finally:
         signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)

@@ -271,14 +271,15 @@ class Consumer:
         self.app.backend.mark_as_failure(task_id, NotRegistered(name), request=request)
         signals.task_unknown.send(sender=self, message=message, exc=exc, name=name, id=task_id)
 
-    def discard(self, request: Request, expired: bool) -> None:
-        """A revoked or expired request: REVOKED, acked, never run."""
+    def discard(self, request: Request, expired: bool, acknowledge: bool = True) -> None:
+        """A revoked or expired request: REVOKED, acked (unless the caller did), never run."""
         reason = "expired" if expired else "revoked"
         strategy_logger.info("Discarding revoked task: %s[%s]", request.name, request.id)
         self.state.revoked.add(request.id)
         if request.store_errors:
             request.task.backend_for_results.mark_as_revoked(request.id, reason, request=request.context())
-        request.acknowledge()
+        if acknowledge:
+            request.acknowledge()
         self.state.task_ready(request)
         signals.task_revoked.send(
             sender=request.task, request=request, terminated=False, signum=None, expired=expired,
@@ -297,13 +298,16 @@ class Consumer:
 
     # -- pool callbacks (PoolHandler) --------------------------------------------
 
-    def on_start(self, request: Request, pid: int, runner_starts: bool = False) -> bool:
+    def on_start(self, request: Request, pid: int, runner_starts: bool = False, queued: bool = False) -> bool:
         """Just before ``request`` runs: veto it if revoked or expired; ack early.
 
         ``runner_starts``: the process that runs the task makes the early
         ack's database write itself, with the request's ``start_ticket``
         (prefork children: the pool's thread then does no write per task),
         and reports a refusal with :meth:`on_not_started`.
+
+        ``queued``: it is handed to its runner now but may start later (a
+        prefork child's next job); it stays reserved until :meth:`on_begin`.
         """
         if self.worker.stopping or request.generation != self.generation:
             with self.state.lock:
@@ -325,10 +329,32 @@ class Consumer:
             with self.state.lock:
                 self.state.reserved.pop(id(request), None)
             return False
+        if not queued:
+            self.on_begin(request, pid)
+        return True
+
+    def on_begin(self, request: Request, pid: int) -> None:
+        """``request``, handed over with ``on_start(queued=True)``, starts now in ``pid``."""
         request.time_start = time.time()
         request.worker_pid = pid
         self.state.task_accepted(request)
-        return True
+
+    def on_returned(self, request: Request) -> None:
+        """A request handed over with ``on_start(queued=True)`` was not started: its message goes back."""
+        with self.state.lock:
+            self.state.reserved.pop(id(request), None)
+            self.state.active.pop(id(request), None)
+        try:
+            request.withdraw_start(requeue=True)
+        except Exception as exc:
+            logger.warning("Could not give back %r (its lease will lapse): %r", request, exc)
+
+    def on_cancelled(self, request: Request) -> None:
+        """A request handed over with ``on_start(queued=True)`` was revoked before it started."""
+        with self.state.lock:
+            self.state.active.pop(id(request), None)
+        request.withdraw_start(requeue=False)  # the ack: its message is deleted
+        self.discard(request, expired=False, acknowledge=False)
 
     def on_not_started(self, request: Request, error: str | None) -> None:
         """The runner did not start ``request`` with its ticket: the lease was gone, or ``error``."""

@@ -112,6 +112,8 @@ def revoke(state: ControlNode, task_id: Any, terminate: bool = False, signal: An
     # Celery's), so workers started later skip the task as well.
     persist_revokes(task_ids, terminate=bool(terminate), signal=signal)
     running = {request.id for request in worker_state.find(task_ids) if worker_state.is_active(request)}
+    # A prefork child may already hold one as its next job: it must not start it.
+    state.consumer.pool.cancel(task_ids - running)
     backend = state.app.backend
     for one in task_ids - running:
         # Celery 5.6.2+: the worker stores REVOKED unless the task is done

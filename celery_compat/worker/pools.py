@@ -29,12 +29,23 @@ logger = logging.getLogger("celery.worker.pool")
 class PoolHandler(Protocol):
     """What a pool calls back; implemented by the consumer."""
 
-    def on_start(self, request: Request, pid: int, runner_starts: bool = False) -> bool:
+    def on_start(self, request: Request, pid: int, runner_starts: bool = False, queued: bool = False) -> bool:
         """Called just before ``request`` runs; False means skip it.
 
         ``runner_starts``: the runner will start it with ``request.start_ticket``
         (if set) and call :meth:`on_not_started` if that refuses.
+        ``queued``: it may start later; the pool calls :meth:`on_begin` when
+        it does, or :meth:`on_returned` / :meth:`on_cancelled` if it never does.
         """
+
+    def on_begin(self, request: Request, pid: int) -> None:
+        """A request handed over with ``on_start(queued=True)`` starts now."""
+
+    def on_returned(self, request: Request) -> None:
+        """A request handed over with ``on_start(queued=True)`` was not started: give it back."""
+
+    def on_cancelled(self, request: Request) -> None:
+        """A request handed over with ``on_start(queued=True)`` was revoked before it started."""
 
     def on_not_started(self, request: Request, error: str | None) -> None:
         """The runner's start ticket refused ``request`` (``error``: it raised); it did not run."""
@@ -87,6 +98,13 @@ class BasePool:
 
     def terminate(self) -> None:
         """Cold stop: running tasks are abandoned."""
+
+    def cancel(self, task_ids: set[str]) -> None:
+        """Revoked: requests of ``task_ids`` handed to an executor but not started must not start.
+
+        Only the prefork pool hands a child its next job before the current
+        one ends; in the others a request starts when it is handed over.
+        """
 
     def terminate_job(self, request: Request, signum: int) -> None:
         raise NotImplementedError(

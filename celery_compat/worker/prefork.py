@@ -2,9 +2,14 @@
 
 Children are forked by a fork server (:mod:`.forkserver`), a clean
 single-threaded copy of the worker made when the pool starts, and each talks
-to the worker over one pipe: the worker sends a :class:`~.execution.Job`
-only to an idle child, so "sent" is "started", and the child answers with an
-:class:`~.execution.Outcome`. A supervisor thread in the worker reads the
+to the worker over one pipe: the worker sends a :class:`~.execution.Job` to
+an idle child, and the child answers with an :class:`~.execution.Outcome`.
+A busy child may also be sent its next job (:meth:`PreforkPool._can_queue`),
+which it starts as soon as the current one ends, without waiting for the
+worker to read the answer and send another: in a drain of short tasks those
+two process wake-ups were a quarter of a child's time. Until it starts, that
+job stays reserved, not active: a revoke cancels it (the child answers
+"cancelled"), and a child that retires, stops or dies gives it back. A supervisor thread in the worker reads the
 answers, enforces time limits (soft: ``SIGUSR1``, which raises
 ``SoftTimeLimitExceeded`` in the task; hard: ``SIGKILL``), hears from the
 fork server which children exited and how, reports their tasks as lost, and
@@ -46,7 +51,8 @@ EXIT_TIMEOUT = 10.0
 
 class _Child:
     __slots__ = ("pid", "conn", "index", "request", "job", "started", "hard", "soft",
-                 "soft_sent", "timed_out", "retiring", "reserved", "eof")
+                 "soft_sent", "timed_out", "retiring", "reserved", "eof", "unreachable", "queued",
+                 "queued_job")
 
     def __init__(self, pid: int, conn: Connection, index: int) -> None:
         self.pid = pid
@@ -64,10 +70,16 @@ class _Child:
         self.reserved = False
         #: its pipe closed: it exited, the fork server will say how
         self.eof = False
+        #: a send to it failed: it exited (or is exiting) and reads nothing more,
+        #: although the supervisor may not have read its last answers yet
+        self.unreachable = False
+        #: sent to start when the current one ends (see :meth:`PreforkPool._can_queue`)
+        self.queued: Request | None = None
+        self.queued_job: Job | None = None
 
     @property
     def idle(self) -> bool:
-        return self.request is None and not (self.retiring or self.reserved or self.eof)
+        return self.request is None and not (self.retiring or self.reserved or self.eof or self.unreachable)
 
 
 class PreforkPool(BasePool):
@@ -153,12 +165,14 @@ class PreforkPool(BasePool):
                 if self._closing or not self._pending:
                     return
                 child = next((c for c in self._children.values() if c.idle), None)
+                if child is None and self._can_queue(self._pending[0]):
+                    child = next((c for c in self._children.values() if self._can_take_next(c)), None)
                 if child is None:
                     return
                 request = self._pending.popleft()
                 child.reserved = True
             try:
-                started = self.handler.on_start(request, child.pid, runner_starts=True)
+                started = self.handler.on_start(request, child.pid, runner_starts=True, queued=True)
             except Exception:
                 logger.exception("pool: could not start %r", request)
                 # A database error (the session was killed, the server
@@ -178,23 +192,62 @@ class PreforkPool(BasePool):
                     continue
                 self._send(child, request)
 
-    def _send(self, child: _Child, request: Request) -> None:
+    def _limits(self, request: Request) -> tuple[float | None, float | None]:
+        """The hard and soft time limits ``request`` runs with."""
         task = request.task
         hard, soft = request.time_limits
-        child.hard = hard or getattr(task, "time_limit", None) or self.time_limit
-        child.soft = soft or getattr(task, "soft_time_limit", None) or self.soft_time_limit
-        child.job = self.make_job(request)
-        child.request = request
-        child.started = time.monotonic()
-        child.soft_sent = child.timed_out = False
+        return (hard or getattr(task, "time_limit", None) or self.time_limit,
+                soft or getattr(task, "soft_time_limit", None) or self.soft_time_limit)
+
+    def _can_queue(self, request: Request) -> bool:
+        """Whether ``request`` may wait in a busy child's pipe as its next job.
+
+        Only one whose early ack is a start ticket: if the child dies, the
+        ticket's row tells whether it had started (then it is lost, as a
+        running task) or not (then it goes back to the queue). Not with a time
+        limit, whose clock starts when the task does, and not when every
+        child retires after one task.
+        """
+        return (self.max_tasks_per_child != 1 and request.starts_by_ticket
+                and self._limits(request) == (None, None))
+
+    def _can_take_next(self, child: _Child) -> bool:
+        return (child.request is not None and child.queued is None and child.hard is None
+                and child.soft is None
+                and not (child.retiring or child.reserved or child.eof or child.unreachable))
+
+    def _send(self, child: _Child, request: Request) -> None:
+        job = self.make_job(request)
+        if child.request is not None:
+            child.queued, child.queued_job = request, job
+        else:
+            self._begin(child, request, job)
         try:
-            child.conn.send(child.job)
+            child.conn.send(job)
         except (OSError, ValueError):
             # The child just died without running it: another child will.
             logger.warning("pool: child pid=%s gone before it got %r", child.pid, request)
-            child.request = child.job = None
+            # Never pick it again: when this runs in the supervisor thread, the
+            # child's EOF is not read until this loop returns, and a child that
+            # still looks busy (its "done" unread) would take the job again,
+            # forever (a retiring child that exited between its "done" and
+            # this send).
+            child.unreachable = True
+            if child.queued is request:
+                child.queued = child.queued_job = None
+            else:
+                child.request = child.job = None
             self._pending.appendleft(request)
         self._wake()
+
+    def _begin(self, child: _Child, request: Request, job: Job) -> None:
+        """``request`` is (about to be) running in ``child``; under the lock."""
+        child.hard, child.soft = self._limits(request)
+        child.job = job
+        child.request = request
+        child.started = time.monotonic()
+        child.soft_sent = child.timed_out = False
+        self.handler.on_begin(request, child.pid)
 
     def _wake(self) -> None:
         try:
@@ -249,15 +302,35 @@ class PreforkPool(BasePool):
             return
         kind, number, outcome, retire = message
         with self._lock:
-            request = child.request
-            child.request = child.job = None
-            child.retiring = bool(retire)
+            if kind in ("returned", "cancelled"):
+                # Its next job, never started: the child retired or stopped, or a revoke.
+                request = None
+                if child.queued_job is not None and child.queued_job.number == number:
+                    request, child.queued, child.queued_job = child.queued, None, None
+                elif child.job is not None and child.job.number == number:
+                    # Taken for started when the job before it ended: it was not.
+                    request, child.request, child.job = child.request, None, None
+            else:
+                request = child.request
+                child.request = child.job = None
+                child.retiring = bool(retire)
+                if child.queued is not None and child.queued_job is not None and not retire:
+                    # The child has gone on to its next job already. One
+                    # that retires does not: it answers "returned" for a job
+                    # it read before exiting; one sent after its last read
+                    # is given back when it exits (_on_child_exit).
+                    self._begin(child, child.queued, child.queued_job)
+                    child.queued = child.queued_job = None
         if request is None:
             return
         if kind == "done":
             self._settlements.run(self.handler.on_done, request, outcome)
         elif kind == "not-started":
             self._settlements.run(self.handler.on_not_started, request, outcome)
+        elif kind == "returned":
+            self._settlements.run(self.handler.on_returned, request)
+        elif kind == "cancelled":
+            self._settlements.run(self.handler.on_cancelled, request)
 
     def _next_deadline(self) -> float:
         now = time.monotonic()
@@ -276,8 +349,14 @@ class PreforkPool(BasePool):
         with self._lock:
             self._children.pop(child.pid, None)
             request, job, timed_out = child.request, child.job, child.timed_out
+            queued, child.queued, child.queued_job = child.queued, None, None
             closing = self._closing
         child.conn.close()
+        if queued is not None:
+            # Never started: the child died before answering for the job it
+            # ran (read above), or retired before reading this one. Its
+            # ticket's row goes back to the queue.
+            self._settlements.run(self.handler.on_returned, queued)
         if request is not None and job is not None and job.start is not None:
             _start_for_dead_child(job)
         if request is not None and job is not None:
@@ -313,6 +392,16 @@ class PreforkPool(BasePool):
 
     # -- control -------------------------------------------------------------
 
+    def cancel(self, task_ids: set[str]) -> None:
+        """Tell children holding one of ``task_ids`` as their next job not to start it."""
+        with self._lock:
+            for child in self._children.values():
+                if child.queued is not None and child.queued.id in task_ids and child.queued_job is not None:
+                    try:
+                        child.conn.send(("cancel", child.queued_job.number))
+                    except (OSError, ValueError):
+                        pass  # it exited: its next job is given back (_on_child_exit)
+
     def terminate_job(self, request: Request, signum: int) -> None:
         with self._lock:
             for child in self._children.values():
@@ -327,6 +416,13 @@ class PreforkPool(BasePool):
         with self._lock:
             self._closing = True
             self._pending.clear()  # unacked: given back when the connection closes
+            for child in self._children.values():
+                if child.queued is not None:
+                    # It gives its next job back unstarted, and exits once the current one ends.
+                    try:
+                        child.conn.send(None)
+                    except (OSError, ValueError):
+                        pass
         while not self.broken:
             with self._lock:
                 if not any(c.request is not None or c.reserved for c in self._children.values()):
@@ -346,6 +442,7 @@ class PreforkPool(BasePool):
             self._pending.clear()
             for child in self._children.values():
                 child.request = child.job = None  # abandoned, not "lost"
+                child.queued = child.queued_job = None
                 _kill(child.pid, signal.SIGKILL)
         self._join()
 

@@ -78,8 +78,11 @@ class Request:
         self.argsrepr: str = headers.get("argsrepr") or repr(tuple(self.args))
         self.kwargsrepr: str = headers.get("kwargsrepr") or repr(self.kwargs)
         #: raises ValueError on a malformed header: the message is invalid
-        self.eta = parse_iso(headers.get("eta"), app.timezone)
-        self.expires = parse_iso(headers.get("expires"), app.timezone)
+        eta, expires = headers.get("eta"), headers.get("expires")
+        # app.timezone only when needed: it was 8% of the consumer thread's CPU.
+        tz = app.timezone if eta or expires else dt.timezone.utc
+        self.eta = parse_iso(eta, tz)
+        self.expires = parse_iso(expires, tz)
         timelimit = headers.get("timelimit") or (None, None)
         self.time_limits: tuple[float | None, float | None] = (
             timelimit[0] if len(timelimit) > 0 else None,
@@ -234,6 +237,24 @@ class Request:
         self._running = True  # as far as this process knows: the runner says otherwise
         self.start_ticket = ticket
         return ticket
+
+    @property
+    def starts_by_ticket(self) -> bool:
+        """Whether :meth:`prepare_start` makes its early ack (the transport has start tickets, not ``acks_late``)."""
+        return not self.acks_late and callable(
+            getattr(getattr(self.message.channel, "qos", None), "prepare_start", None)
+        )
+
+    def withdraw_start(self, requeue: bool) -> bool:
+        """Undo :meth:`prepare_start` for a request its runner never started.
+
+        Its message goes back to the queue (``requeue``) or is deleted (an
+        ack, for a revoke); False if the ticket had been started after all,
+        or its lease was gone.
+        """
+        with self._ack_lock:
+            self._running = False
+        return bool(self.message.channel.qos.withdraw_start(self.start_ticket, requeue))
 
     def start_refused(self) -> None:
         """The ticket found the lease gone: the message is another consumer's, and was not run here."""

@@ -260,25 +260,34 @@ class _Handler:
     def __init__(self, worker: WorkController) -> None:
         self.worker = worker
 
-    def on_start(self, request: Any, pid: int, runner_starts: bool = False) -> bool:
+    @property
+    def consumer(self) -> Any:
         assert self.worker.consumer is not None
-        return self.worker.consumer.on_start(request, pid, runner_starts)
+        return self.worker.consumer
+
+    def on_start(self, request: Any, pid: int, runner_starts: bool = False, queued: bool = False) -> bool:
+        return self.consumer.on_start(request, pid, runner_starts, queued)
+
+    def on_begin(self, request: Any, pid: int) -> None:
+        self.consumer.on_begin(request, pid)
+
+    def on_returned(self, request: Any) -> None:
+        self.consumer.on_returned(request)
+
+    def on_cancelled(self, request: Any) -> None:
+        self.consumer.on_cancelled(request)
 
     def on_not_started(self, request: Any, error: str | None) -> None:
-        assert self.worker.consumer is not None
-        self.worker.consumer.on_not_started(request, error)
+        self.consumer.on_not_started(request, error)
 
     def on_done(self, request: Any, outcome: Any) -> None:
-        assert self.worker.consumer is not None
-        self.worker.consumer.on_done(request, outcome)
+        self.consumer.on_done(request, outcome)
 
     def on_lost(self, request: Any, exc: BaseException, timed_out: bool) -> None:
-        assert self.worker.consumer is not None
-        self.worker.consumer.on_lost(request, exc, timed_out)
+        self.consumer.on_lost(request, exc, timed_out)
 
     def abandon(self, request: Any) -> None:
-        assert self.worker.consumer is not None
-        self.worker.consumer.abandon(request)
+        self.consumer.abandon(request)
 
 
 Worker = WorkController

@@ -74,14 +74,14 @@ def test_threads_pool_runs_tasks_concurrently(app: Celery, tmp_path: Path) -> No
 def test_start_worker_answers_ping_and_runs_tasks(app: Celery) -> None:
     with start_worker(app, pool="threads", concurrency=2) as worker:
         assert add.delay(2, 2).get(timeout=10) == 4
-        replies = app.control.inspect(timeout=1.0, destination=[worker.hostname]).ping()
+        replies = app.control.inspect(timeout=10, destination=[worker.hostname]).ping()
         assert replies == {worker.hostname: {"ok": "pong"}}
-        stats = app.control.inspect(timeout=1.0, destination=[worker.hostname]).stats()
+        stats = app.control.inspect(timeout=10, destination=[worker.hostname]).stats()
         assert stats[worker.hostname]["pool"]["max-concurrency"] == 2
         assert stats[worker.hostname]["total"] == {"celery.ping": 1, add.name: 1}
-        registered = app.control.inspect(timeout=1.0, destination=[worker.hostname]).registered()
+        registered = app.control.inspect(timeout=10, destination=[worker.hostname]).registered()
         assert add.name in registered[worker.hostname]
-        queues = app.control.inspect(timeout=1.0, destination=[worker.hostname]).active_queues()
+        queues = app.control.inspect(timeout=10, destination=[worker.hostname]).active_queues()
         assert [q["name"] for q in queues[worker.hostname]] == ["celery"]
     assert not worker.ready.is_set() or worker.stopping
 
@@ -89,7 +89,7 @@ def test_start_worker_answers_ping_and_runs_tasks(app: Celery) -> None:
 def test_start_worker_revoke_reaches_the_worker_and_shows_in_inspect(app: Celery, tmp_path: Path) -> None:
     path = tmp_path / "ran"
     with start_worker(app, pool="threads", concurrency=1) as worker:
-        inspect = app.control.inspect(timeout=1.0, destination=[worker.hostname])
+        inspect = app.control.inspect(timeout=10, destination=[worker.hostname])
         blocker = sleep_then_mark.delay(0.8, str(path), "blocker")
         queued = sleep_then_mark.delay(0, str(path), "queued")
         app.control.revoke(queued.id)

@@ -133,7 +133,7 @@ def test_a_held_request_keeps_its_lease_and_does_not_block_other_tasks(
     wait_until("the second call held", lambda: Message.objects.filter(
         task_id=held.id, status=Message.Status.LEASED).exists(), 30)
     assert add.delay(2, 2).get(timeout=30) == 4
-    reserved = app.control.inspect(timeout=2, destination=[worker.hostname]).reserved()
+    reserved = app.control.inspect(timeout=10, destination=[worker.hostname]).reserved()
     assert [r["id"] for r in reserved[worker.hostname]] == [held.id]
 
     # Held for more than two lease periods: still leased once, never redelivered.
@@ -145,7 +145,7 @@ def test_a_held_request_keeps_its_lease_and_does_not_block_other_tasks(
 
     # Lifting the limit by remote control releases it at once.
     replies = app.control.rate_limit(once_a_minute.name, None, destination=[worker.hostname],
-                                     reply=True, timeout=2)
+                                     reply=True, timeout=10)
     assert replies == [{worker.hostname: {"ok": "rate limit disabled successfully"}}]
     assert held.get(timeout=30) == "held"
     assert [value for _, value in starts(path)] == ["first", "held"]
@@ -162,9 +162,9 @@ def test_rate_limit_command_from_our_client_and_from_real_celery(
     worker = runworker("-P", "threads", "-c", "2")
     dest = [worker.hostname]
 
-    replies = app.control.rate_limit(add.name, "1/h", destination=dest, reply=True, timeout=2)
+    replies = app.control.rate_limit(add.name, "1/h", destination=dest, reply=True, timeout=10)
     assert replies == [{worker.hostname: {"ok": "new rate limit set successfully"}}]
-    registered = app.control.inspect(timeout=2, destination=dest).registered("rate_limit")
+    registered = app.control.inspect(timeout=10, destination=dest).registered("rate_limit")
     assert f"{add.name} [rate_limit=1/h]" in registered[worker.hostname]
     first, second = add.delay(1, 1), add.delay(2, 2)
     assert first.get(timeout=30) == 2
@@ -196,7 +196,7 @@ def test_rate_limit_command_from_our_client_and_from_real_celery(
     # A held request that is revoked never runs, even once the limit goes.
     runs[1].revoke()
     assert runs[1].state == "REVOKED"
-    app.control.rate_limit(five_per_second.name, None, destination=dest, reply=True, timeout=2)
+    app.control.rate_limit(five_per_second.name, None, destination=dest, reply=True, timeout=10)
     wait_until("the revoked request discarded", lambda: "Discarding revoked task" in worker.output(), 30)
     assert add.delay(4, 4).get(timeout=30) == 8
     assert [v for _, v in starts(path)] == ["0"]

@@ -29,7 +29,7 @@ def lines(path: Path) -> list[str]:
 def test_inspect_from_another_process(runworker: StartWorker, app: Celery, tmp_path: Path) -> None:
     path = tmp_path / "marks"
     worker = runworker("-P", "threads", "-c", "1")
-    inspect = app.control.inspect(timeout=2, destination=[worker.hostname])
+    inspect = app.control.inspect(timeout=10, destination=[worker.hostname])
 
     assert inspect.ping() == {worker.hostname: {"ok": "pong"}}
     running = sleep_then_mark.delay(1.5, str(path), "running")
@@ -56,19 +56,19 @@ def test_real_celery_client_pings_and_revokes(runworker: StartWorker, app: Celer
     # Connections of our own, closed after: Celery's pooled ones would keep
     # the reply consumer (and its heartbeat thread) alive past the test.
     with real_celery.connection_for_write() as conn:
-        pong = real_celery.control.inspect(timeout=2, destination=[worker.hostname], connection=conn).ping()
+        pong = real_celery.control.inspect(timeout=10, destination=[worker.hostname], connection=conn).ping()
     assert pong == {worker.hostname: {"ok": "pong"}}
     result = mark.apply_async((str(path), "revoked"), countdown=1.5)
 
     with real_celery.connection_for_write() as conn:
         replies = real_celery.control.revoke(
-            result.id, destination=[worker.hostname], reply=True, timeout=2, connection=conn,
+            result.id, destination=[worker.hostname], reply=True, timeout=10, connection=conn,
         )
 
     assert replies == [{worker.hostname: {"ok": f"tasks {{'{result.id}'}} flagged as revoked"}}]
     # Celery's client stores nothing: REVOKED comes from our worker, at once.
     assert app.backend.get_task_meta(result.id, cache=False)["status"] == states.REVOKED
-    revoked = app.control.inspect(timeout=2, destination=[worker.hostname]).revoked()
+    revoked = app.control.inspect(timeout=10, destination=[worker.hostname]).revoked()
     assert result.id in revoked[worker.hostname]
     # ... and persisted, for workers started later.
     assert Revoke.objects.filter(task_id=result.id).exists()
