@@ -16,6 +16,7 @@ stored result, one SELECT per read, and batched DELETEs for expiry.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -46,30 +47,95 @@ def _expiry_cutoff(expires: dt.timedelta | float | int) -> dt.datetime:
     return timezone.now() - expires
 
 
-def _upsert(model: type[models.Model], obj: models.Model, unique: str, update: list[str], using: str) -> None:
-    """INSERT ``obj``, or overwrite the ``update`` fields of the row with the same ``unique`` value.
+#: The SQL of :func:`_upsert`, by model, database and columns: Django's
+#: compiler built the same statement for every stored result, a third of a
+#: prefork child's CPU per task in a drain (cProfile, process time).
+_UPSERT_SQL: dict[tuple[Any, ...], str] = {}
+
+
+class _Attributes:
+    """A row dict seen as an object: what ``Field.pre_save`` and the insert compiler read and set.
+
+    Storing a result needs the values of one row, not a model instance:
+    ``Model.__init__`` (signals, per-field defaults and checks) was a fifth
+    of the upsert's Python (``python -m bench.result_cost``).
+    """
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.__dict__ = row
+
+
+@functools.cache
+def _insert_fields(model: type[models.Model]) -> tuple[tuple[models.Field, bool, bool], ...]:
+    """The columns an INSERT of ``model`` writes: ``(field, has its own pre_save, text)``.
+
+    ``text``: a plain ``CharField``/``TextField``, whose ``get_db_prep_save``
+    returns a ``str`` or None unchanged on every database, so those values
+    skip it (most of a result row, and most of the per-value cost).
+    """
+    return tuple(
+        (f, type(f).pre_save is not models.Field.pre_save, type(f) in (models.CharField, models.TextField))
+        for f in model._meta.concrete_fields if not f.primary_key
+    )
+
+
+def _complete(model: type[models.Model], row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` (attname -> value) with every missing column set to its field's default, as ``Model()`` does."""
+    for field, _, _ in _insert_fields(model):
+        if field.attname not in row:
+            row[field.attname] = field.get_default()
+    return row
+
+
+def _upsert(model: type[models.Model], row: dict[str, Any], unique: str, update: list[str], using: str) -> None:
+    """INSERT ``row``, or overwrite the ``update`` fields of the row with the same ``unique`` value.
+
+    ``row`` maps attnames to values, as ``Model(**row)`` takes them; missing
+    columns get their defaults, and the values ``pre_save`` sets
+    (``auto_now``, ``auto_now_add``) are written back into it.
 
     One statement (``ON CONFLICT … DO UPDATE`` / ``ON DUPLICATE KEY UPDATE``),
     so two writers racing on a new id cannot both insert, and a later write
     always wins. Not ``bulk_create(update_conflicts=True)``: it wraps even one
     row in a transaction of its own, two extra round trips in autocommit mode;
     one statement is already atomic, and inside the caller's ``atomic()`` it
-    joins that transaction. Field ``pre_save`` runs as for ``save()``, so
-    ``auto_now`` and ``auto_now_add`` work.
+    joins that transaction.
+
+    Django's compiler builds the statement the first time for each model,
+    database and set of columns; later calls reuse its SQL and prepare only
+    the values, the compiler's way (``pre_save``, then ``get_db_prep_save``).
     """
-    opts = model._meta
     connection = connections[using]
-    fields = [f for f in opts.concrete_fields if not f.primary_key]
-    # MySQL/MariaDB's ON DUPLICATE KEY UPDATE names no conflict target.
-    unique_fields = [opts.get_field(unique)] if connection.features.supports_update_conflicts_with_target else []
-    query = InsertQuery(
-        model,
-        on_conflict=OnConflict.UPDATE,
-        update_fields=[opts.get_field(name) for name in update],
-        unique_fields=unique_fields,
-    )
-    query.insert_values(fields, [obj])
-    query.get_compiler(using=using).execute_sql(returning_fields=None)
+    key = (model, using, connection.settings_dict.get("ENGINE"), unique, tuple(update))
+    attributes = _Attributes(_complete(model, row))
+    params = []
+    # An expression value (``Now()``) compiles to other SQL: never cached.
+    plain = True
+    for field, own_pre_save, text in _insert_fields(model):
+        value = field.pre_save(attributes, True) if own_pre_save else row[field.attname]
+        if text and (value is None or type(value) is str):
+            params.append(value)
+            continue
+        if hasattr(value, "resolve_expression"):
+            plain = False
+        params.append(field.get_db_prep_save(value, connection=connection))
+    sql = _UPSERT_SQL.get(key)
+    if sql is None or not plain:
+        opts = model._meta
+        # MySQL/MariaDB's ON DUPLICATE KEY UPDATE names no conflict target.
+        unique_fields = [opts.get_field(unique)] if connection.features.supports_update_conflicts_with_target else []
+        query = InsertQuery(
+            model,
+            on_conflict=OnConflict.UPDATE,
+            update_fields=[opts.get_field(name) for name in update],
+            unique_fields=unique_fields,
+        )
+        query.insert_values([field for field, _, _ in _insert_fields(model)], [attributes])
+        ((sql, params),) = query.get_compiler(using=using).as_sql()
+        if plain:
+            _UPSERT_SQL[key] = sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 class TaskResultQuerySet(models.QuerySet):
@@ -153,29 +219,40 @@ class TaskResultManager(ExpiringManager, models.Manager.from_queryset(TaskResult
         is set to now on every write. Returns the instance written (its
         ``id`` and ``date_created`` are not read back).
         """
-        obj = self.model(
+        row = dict(
             task_id=task_id, status=status, result=result, traceback=traceback, meta=meta,
             content_type=content_type, content_encoding=content_encoding,
             periodic_task_name=periodic_task_name, task_name=task_name, task_args=task_args,
             task_kwargs=task_kwargs, worker=worker, date_started=date_started, retries=retries, queue=queue,
             parent_id=parent_id, root_id=root_id,
         )
+        self.write_result(row, using)
+        return self.model(**row)
+
+    def write_result(self, row: dict[str, Any], using: str | None = None) -> None:
+        """:meth:`store_result` from a dict of column values, building no model instance.
+
+        ``row`` maps :class:`TaskResult` attnames to values (at least
+        ``task_id`` and ``status``); missing columns get their defaults, and
+        ``date_done``/``date_created`` are written back into it. The result
+        backend stores every result through this: a ``TaskResult()`` per
+        task was a fifth of the upsert's Python.
+        """
         update = [
             "status", "result", "traceback", "meta", "content_type", "content_encoding", "periodic_task_name",
             "task_name", "task_args", "task_kwargs", "worker", "retries", "queue", "date_done",
         ]
-        for name, value in (("date_started", date_started), ("parent_id", parent_id), ("root_id", root_id)):
-            if value is not None:
+        for name in ("date_started", "parent_id", "root_id"):
+            if row.get(name) is not None:
                 update.append(name)
         alias = using or router.db_for_write(self.model)
-        if status == states.SUCCESS:
-            _upsert(self.model, obj, "task_id", update, alias)
+        if row["status"] == states.SUCCESS:
+            _upsert(self.model, row, "task_id", update, alias)
         else:
-            self._store_unless_succeeded(obj, update, alias)
-        return obj
+            self._store_unless_succeeded(row, update, alias)
 
-    def _store_unless_succeeded(self, obj: TaskResult, update: list[str], alias: str) -> None:
-        """Write ``obj`` unless its task already has a ``SUCCESS`` row.
+    def _store_unless_succeeded(self, row: dict[str, Any], update: list[str], alias: str) -> None:
+        """Write ``row`` (as :meth:`write_result` takes it) unless its task already has a ``SUCCESS`` row.
 
         A success is final, as in Celery's key-value backends (Redis…):
         a retried task's re-run can finish before the first run has written
@@ -188,6 +265,7 @@ class TaskResultManager(ExpiringManager, models.Manager.from_queryset(TaskResult
         concurrent ``SUCCESS`` (a plain upsert) wins in every interleaving.
         """
         manager = self.db_manager(alias)
+        obj = _Attributes(_complete(self.model, row))
         for name in update:
             field = self.model._meta.get_field(name)
             setattr(obj, field.attname, field.pre_save(obj, add=False))
@@ -200,8 +278,8 @@ class TaskResultManager(ExpiringManager, models.Manager.from_queryset(TaskResult
         guarded.update(**values)
 
 
-def _insert_ignoring_conflict(model: type[models.Model], obj: models.Model, using: str) -> bool:
-    """INSERT ``obj`` unless a row with one of its unique values exists; True if inserted."""
+def _insert_ignoring_conflict(model: type[models.Model], obj: Any, using: str) -> bool:
+    """INSERT ``obj`` (a model instance or an :class:`_Attributes`) unless a row with one of its unique values exists; True if inserted."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
     query.insert_values(fields, [obj])
@@ -318,11 +396,10 @@ class GroupResultManager(ExpiringManager, models.Manager.from_queryset(GroupResu
         self, content_type: str, content_encoding: str, group_id: str, result: str, using: str | None = None
     ) -> GroupResult:
         """Save a group's serialized ``as_tuple()``, overwriting an earlier save."""
-        obj = self.model(group_id=group_id, content_type=content_type, content_encoding=content_encoding,
-                         result=result)
+        row = dict(group_id=group_id, content_type=content_type, content_encoding=content_encoding, result=result)
         update = ["content_type", "content_encoding", "result", "date_done"]
-        _upsert(self.model, obj, "group_id", update, using or router.db_for_write(self.model))
-        return obj
+        _upsert(self.model, row, "group_id", update, using or router.db_for_write(self.model))
+        return self.model(**row)
 
 
 

@@ -28,6 +28,7 @@ from kombu.utils.functional import LRUCache
 
 from .. import _state, states
 from ..exceptions import ImproperlyConfigured, TimeoutError
+from ..utils.imports import imported
 from ..utils.serialization import (
     exception_from_dict,
     exception_to_dict,
@@ -150,9 +151,7 @@ class BaseBackend:
 
     def prepare_value(self, result: Any) -> Any:
         """A result handle (AsyncResult, GroupResult) is stored as its ``as_tuple()``."""
-        from ..result import ResultBase
-
-        if self.serializer not in EXCEPTION_ABLE_CODECS and isinstance(result, ResultBase):
+        if self.serializer not in EXCEPTION_ABLE_CODECS and isinstance(result, imported("celery_compat.result", "ResultBase")):
             return result.as_tuple()  # type: ignore[attr-defined]
         return result
 

@@ -28,6 +28,7 @@ with READ COMMITTED (under REPEATABLE READ, wait outside ``atomic()``).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -78,20 +79,20 @@ class DatabaseBackend(RowFormat):
     def __init__(self, app: Any, url: str | None = "django-db", **kwargs: Any) -> None:
         super().__init__(app, url=url, **kwargs)
 
-    # Models are imported on use: building the app must not need the app registry.
-    @property
+    # Models are imported on first use: building the app must not need the app registry.
+    @functools.cached_property
     def TaskModel(self) -> Any:
         from ..models import TaskResult
 
         return TaskResult
 
-    @property
+    @functools.cached_property
     def GroupModel(self) -> Any:
         from ..models import GroupResult
 
         return GroupResult
 
-    @property
+    @functools.cached_property
     def ChordCounterModel(self) -> Any:
         from ..models import ChordCounter
 
@@ -130,7 +131,7 @@ class DatabaseBackend(RowFormat):
                       request: Any = None, using: str | None = None, **kwargs: Any) -> Any:
         values = self.row_values(task_id, result, state, traceback, request)
         alias = using or router.db_for_write(self.TaskModel)
-        self._retrying(alias, self.TaskModel._default_manager.store_result, using=alias, **values)
+        self._retrying(alias, self.TaskModel._default_manager.write_result, dict(values), using=alias)
         return values["result"]
 
     def store_task_log(self, task_id: str, lines: list[str], limit: int) -> None:

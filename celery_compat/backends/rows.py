@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any
 
 from django.utils import timezone
@@ -48,6 +49,11 @@ class RowFormat(BaseBackend):
             payload = base64.b64decode(content)
         return self.decode(payload, obj.content_type or None, obj.content_encoding or None)
 
+    @functools.cached_property
+    def _childless_meta(self) -> str:
+        """The ``meta`` column of a task that published nothing and set no ``request.meta``."""
+        return self.encode_content({"children": []})[2]
+
     def extended_values(self, request: Any) -> dict[str, Any]:
         """The ``result_extended`` columns for ``request`` (all None when not extended)."""
         values: dict[str, Any] = dict.fromkeys(EXTENDED_COLUMNS)
@@ -81,7 +87,11 @@ class RowFormat(BaseBackend):
             request_meta = getattr(task.request, "meta", None) if task is not None else None
         else:
             request_meta = getattr(request, "meta", None)
-        meta = {**(request_meta or {}), "children": self.current_task_children(request)}
+        children = self.current_task_children(request)
+        if not request_meta and children == []:
+            encoded_meta = self._childless_meta  # most tasks: the same text every time
+        else:
+            encoded_meta = self.encode_content({**(request_meta or {}), "children": children})[2]
         # The workflow links, whatever result_extended says (None: leave the stored ones).
         parent_id = getattr(request, "parent_id", None) if request is not None else None
         root_id = getattr(request, "root_id", None) if request is not None else None
@@ -90,7 +100,7 @@ class RowFormat(BaseBackend):
             "status": state,
             "result": content,
             "traceback": traceback,
-            "meta": self.encode_content(meta)[2],
+            "meta": encoded_meta,
             "content_type": content_type,
             "content_encoding": content_encoding,
             "date_started": timezone.now() if state == states.STARTED else None,

@@ -42,6 +42,57 @@ def test_store_result_overwrites_every_field_but_the_creation_date() -> None:
     assert second.as_dict()["result"] == "2"
 
 
+def test_the_cached_upsert_writes_what_the_compiler_writes() -> None:
+    """The second store of the same columns reuses the first's SQL: same statement, same values."""
+    from django.db import connection
+    from django.db.models.constants import OnConflict
+    from django.db.models.sql.subqueries import InsertQuery
+    from django.test.utils import CaptureQueriesContext
+
+    from celery_compat import models
+
+    models._UPSERT_SQL.clear()
+    kwargs = dict(task_name="a", task_args="[1]", worker="w", retries=2, queue="q")
+    with CaptureQueriesContext(connection) as first:
+        TaskResult.objects.store_result("application/json", "utf-8", "t1", "1", "SUCCESS", **kwargs)
+    assert len(models._UPSERT_SQL) == 1
+    with CaptureQueriesContext(connection) as cached:
+        TaskResult.objects.store_result("application/json", "utf-8", "t2", "[2, \"x\"]", "SUCCESS", **kwargs)
+
+    # The compiler's own statement for the second row, built as before the cache.
+    obj = TaskResult(task_id="t2", status="SUCCESS", result="[2, \"x\"]", content_type="application/json",
+                     content_encoding="utf-8", **kwargs)
+    opts = TaskResult._meta
+    fields = [f for f in opts.concrete_fields if not f.primary_key]
+    update = ["status", "result", "traceback", "meta", "content_type", "content_encoding", "periodic_task_name",
+              "task_name", "task_args", "task_kwargs", "worker", "retries", "queue", "date_done"]
+    query = InsertQuery(
+        TaskResult, on_conflict=OnConflict.UPDATE, update_fields=[opts.get_field(n) for n in update],
+        unique_fields=[opts.get_field("task_id")] if connection.features.supports_update_conflicts_with_target else [],
+    )
+    query.insert_values(fields, [obj])
+    ((expected_sql, _),) = query.get_compiler(using=connection.alias).as_sql()
+    # The captured statements have their values interpolated: compare around them.
+    prefix = expected_sql[:expected_sql.index(" VALUES ")]
+    suffix = expected_sql[expected_sql.rindex("%s)") + 3:]
+    for captured in (first, cached):
+        (statement,) = [q["sql"] for q in captured.captured_queries]
+        assert statement.startswith(prefix) and statement.endswith(suffix), statement
+
+    one, two = TaskResult.objects.get(task_id="t1"), TaskResult.objects.get(task_id="t2")
+    assert (two.status, two.result, two.task_name, two.task_args, two.worker, two.retries, two.queue) == (
+        "SUCCESS", '[2, "x"]', "a", "[1]", "w", 2, "q")
+    assert two.date_done >= one.date_done and two.date_created >= one.date_created
+    assert two.date_started is None and two.traceback is None
+
+    # A later write of the same id through the cached statement still overwrites.
+    TaskResult.objects.store_result("application/json", "utf-8", "t2", "3", "SUCCESS", task_name="b")
+    again = TaskResult.objects.get(task_id="t2")
+    assert (again.pk, again.date_created) == (two.pk, two.date_created)
+    assert (again.result, again.task_name, again.worker) == ("3", "b", None)
+    assert again.date_done >= two.date_done
+
+
 def test_a_success_row_is_final_for_other_states() -> None:
     TaskResult.objects.store_result("application/json", "utf-8", "t", "2", "SUCCESS", task_name="a")
     for state in ("RETRY", "FAILURE", "STARTED", "REVOKED"):
@@ -60,6 +111,34 @@ def test_a_first_non_success_write_inserts_and_later_ones_update() -> None:
     assert (row.status, row.result, row.worker) == ("RETRY", "{}", "w2")
     assert row.date_created is not None and row.date_done >= row.date_created
     assert TaskResult.objects.count() == 1
+
+
+def test_the_backend_stores_results_without_building_model_instances(app: Any) -> None:
+    """``write_result`` writes the row from a dict; ``store_result`` still returns the instance it wrote."""
+    from django.db.models.signals import post_init
+
+    built: list[Any] = []
+
+    def count(sender: Any, instance: Any, **kwargs: Any) -> None:
+        built.append(instance)
+
+    post_init.connect(count, sender=TaskResult)
+    try:
+        app.backend.mark_as_done("done", 1)
+        app.backend.mark_as_failure("failed", KeyError("k"), traceback="tb")
+    finally:
+        post_init.disconnect(count, sender=TaskResult)
+    assert built == []
+
+    done, failed = TaskResult.objects.get(task_id="done"), TaskResult.objects.get(task_id="failed")
+    assert (done.status, done.result, done.log, done.date_started) == ("SUCCESS", "1", None, None)
+    assert done.date_created is not None and done.date_done >= done.date_created
+    assert (failed.status, failed.traceback) == ("FAILURE", "tb") and failed.date_done is not None
+
+    returned = TaskResult.objects.store_result("application/json", "utf-8", "api", "2", "SUCCESS", retries=1)
+    assert isinstance(returned, TaskResult) and returned.pk is None
+    assert (returned.task_id, returned.result, returned.retries) == ("api", "2", 1)
+    assert returned.date_done is not None and returned.date_created is not None
 
 
 def test_delete_expired_deletes_old_rows_in_batches() -> None:
