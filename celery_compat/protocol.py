@@ -25,9 +25,20 @@ class TaskMessage:
     body: tuple[Any, Any, Any]
 
 
+_origin: tuple[int, str] = (0, "")
+
+
 def origin_nodename() -> str:
-    """``gen<pid>@<host>``: Celery's name for a process that is not a worker."""
-    return f"gen{os.getpid()}@{socket.gethostname()}"
+    """``gen<pid>@<host>``: Celery's name for a process that is not a worker.
+
+    Kept per process: the host name is a system call, read once as Celery
+    does (``celery.utils.nodenames.gethostname`` is memoized).
+    """
+    global _origin
+    pid = os.getpid()
+    if _origin[0] != pid:
+        _origin = (pid, f"gen{pid}@{socket.gethostname()}")
+    return _origin[1]
 
 
 def saferepr(value: Any, maxsize: int) -> str:
@@ -40,9 +51,10 @@ def to_aware(value: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     return value.replace(tzinfo=tz) if value.tzinfo is None else value
 
 
-def _absolute(value: Any, now: dt.datetime, tz: dt.tzinfo, name: str) -> str | None:
+def _absolute(value: Any, now: dt.datetime | None, tz: dt.tzinfo, name: str) -> str | None:
     if value is None:
         return None
+    assert now is not None  # task_message reads the clock when a time is given
     if isinstance(value, bool):
         raise TypeError(f"{name}={value!r} is not a number of seconds or a datetime")
     if isinstance(value, (int, float)):
@@ -96,10 +108,11 @@ def task_message(
     kwargs = dict(kwargs or {})
     if not isinstance(kwargs, Mapping):
         raise TypeError(f"task keyword arguments must be a mapping, not {kwargs!r}")
-    now = now or dt.datetime.now(tz)
-    if countdown is not None:
-        # Celery: with both, countdown wins.
-        eta = now + dt.timedelta(seconds=countdown)
+    if countdown is not None or eta is not None or expires is not None:
+        now = now or dt.datetime.now(tz)
+        if countdown is not None:
+            # Celery: with both, countdown wins.
+            eta = now + dt.timedelta(seconds=countdown)
     headers: dict[str, Any] = {
         "lang": "py",
         "task": name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from kombu import Queue
 
@@ -11,6 +12,8 @@ from .protocol import task_message
 
 if TYPE_CHECKING:
     from .app import Celery
+
+_UTC = ZoneInfo("UTC")
 
 #: kombu ``Producer.publish`` arguments that may come in as task options
 PUBLISH_KWARGS = ("delivery_mode", "mandatory", "immediate", "content_type",
@@ -53,7 +56,9 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
     if time_limit is not None and soft_time_limit is not None and soft_time_limit > time_limit:
         raise ValueError(f"soft_time_limit={soft_time_limit!r} must not exceed time_limit={time_limit!r}")
     message = task_message(
-        name, task_id, args, kwargs, tz=app.timezone, countdown=countdown, eta=eta, expires=expires,
+        name, task_id, args, kwargs, countdown=countdown, eta=eta, expires=expires,
+        # The time zone only places a naive eta/expires (and computing it is not free).
+        tz=app.timezone if countdown is not None or eta is not None or expires is not None else _UTC,
         group_id=routed.pop("group_id", None), group_index=routed.pop("group_index", None),
         retries=routed.pop("retries", 0) or 0, chord=routed.pop("chord", None),
         callbacks=_signature_dicts(link), errbacks=_signature_dicts(link_error),

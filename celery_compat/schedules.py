@@ -65,8 +65,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Union
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
 from . import _state
 from .exceptions import ImproperlyConfigured
 
@@ -499,6 +497,10 @@ class crontab(BaseSchedule):
             _cron_field(self.month_of_year, 12),
             _cron_field(self.day_of_week, 7),
         ))
+        # Imported here: croniter and dateutil are 2 MiB that only schedules
+        # need, and every worker process imports this module (beat models).
+        from croniter import croniter
+
         # day_or=False: day of month AND day of week must match, as in Celery.
         found = croniter(expression, after, day_or=False, max_years_between_matches=100).get_next(datetime)
         assert isinstance(found, datetime)

@@ -23,6 +23,7 @@ from .exceptions import (
     Reject,
     Retry,
 )
+from .utils.imports import imported
 
 if TYPE_CHECKING:
     from .app import Celery
@@ -317,9 +318,7 @@ class Task:
         return EagerResult(task_id, outcome.retval, outcome.state, traceback=outcome.traceback, name=self.name)
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:
-        from .result import AsyncResult
-
-        return AsyncResult(task_id, backend=self.backend_for_results, task_name=self.name, app=self.app, **kwargs)
+        return imported("celery_compat.result", "AsyncResult")(task_id, backend=self.backend_for_results, task_name=self.name, app=self.app, **kwargs)
 
     @property
     def backend_for_results(self) -> Any:

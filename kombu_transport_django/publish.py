@@ -4,11 +4,20 @@ Not ``bulk_create``: it wraps even one row in its own transaction, which
 costs two extra round trips per publish in autocommit mode. A single
 statement in autocommit is already atomic, and inside the caller's
 ``transaction.atomic()`` it simply joins that transaction.
+
+Several rows on PostgreSQL go as one JSON array that the server expands
+(``jsonb_array_elements``) rather than a ``VALUES`` list: psycopg binds
+parameters on the client and scans the query text for placeholders on every
+call, and a 1,000-row ``VALUES`` list (11,000 placeholders, never the same
+text twice) spent more time in that scan than the server spent inserting the
+rows. Not one array per column either: psycopg quotes array elements in
+Python, one regex substitution per quote character of every payload.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -42,9 +51,10 @@ def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> N
     """Insert ``messages`` as ready rows in one statement."""
     if not messages:
         return
+    if connection.vendor == "postgresql" and len(messages) > 1:
+        _insert_json(connection, messages)
+        return
     adapt = connection.ops.adapt_datetimefield_value
-    quote = connection.ops.quote_name
-    table = quote(Message._meta.db_table)
     row_sql = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
     params: list[object] = []
     for m in messages:
@@ -52,9 +62,38 @@ def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> N
             m.queue, m.payload, m.priority, int(Message.Status.READY), adapt(m.available_at),
             adapt(m.expires_at), adapt(m.created_at), 0, m.task_id, m.task_name, "",
         ]
-    sql = (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in COLUMNS)}) "
-        f"VALUES {', '.join([row_sql] * len(messages))}"
-    )
+    into = _insert_into(connection)
+    sql = f"{into} VALUES {', '.join([row_sql] * len(messages))}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def _insert_into(connection: BaseDatabaseWrapper) -> str:
+    """``INSERT INTO <message table> (<COLUMNS>)``, quoted for ``connection``."""
+    quote = connection.ops.quote_name
+    table = quote(Message._meta.db_table)
+    return f"INSERT INTO {table} ({', '.join(quote(c) for c in COLUMNS)})"
+
+
+def _insert_json(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> None:
+    """PostgreSQL: the rows as one JSON array, expanded by the server in order."""
+    adapt = connection.ops.adapt_datetimefield_value
+
+    def when(value: dt.datetime | None) -> str | None:
+        return None if value is None else adapt(value).isoformat()
+
+    rows = json.dumps([
+        [m.queue, m.payload, m.priority, when(m.available_at), when(m.expires_at), when(m.created_at),
+         m.task_id, m.task_name]
+        for m in messages
+    ])
+    into = _insert_into(connection)
+    # WITH ORDINALITY and ORDER BY: ids (the queue's order) follow the list.
+    sql = (
+        f"{into} "
+        "SELECT e.v->>0, e.v->>1, (e.v->>2)::smallint, %s, (e.v->>3)::timestamptz, "
+        "(e.v->>4)::timestamptz, (e.v->>5)::timestamptz, 0, e.v->>6, e.v->>7, '' "
+        "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [int(Message.Status.READY), rows])

@@ -21,6 +21,7 @@ from ..exceptions import AlwaysEagerIgnored, ImproperlyConfigured
 from ..registry import TaskRegistry
 from ..task import Task, autoretry, uuid4
 from ..utils.dispatch import Signal
+from ..utils.imports import imported
 
 logger = logging.getLogger("celery.app")
 
@@ -315,8 +316,7 @@ class Celery:
         chain: Any = None, task_type: Any = None, replaced_task_nesting: int = 0, **options: Any,
     ) -> Any:
         """Publish a task message by name; returns its ``AsyncResult``."""
-        from ..publish import publish_task
-
+        publish_task = imported("celery_compat.publish", "publish_task")
         if self.conf.task_always_eager:
             warnings.warn(AlwaysEagerIgnored("task_always_eager has no effect on send_task"), stacklevel=2)
         return publish_task(
@@ -345,9 +345,7 @@ class Celery:
         return self._backend
 
     def AsyncResult(self, id: str, **kwargs: Any) -> Any:
-        from ..result import AsyncResult
-
-        return AsyncResult(id, app=self, **kwargs)
+        return imported("celery_compat.result", "AsyncResult")(id, app=self, **kwargs)
 
     @cached_property
     def GroupResult(self) -> type:

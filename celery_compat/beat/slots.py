@@ -28,12 +28,13 @@ daylight-saving changes (listed in ``celery_compat/schedules.py``):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
 from .. import schedules
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 UTC = dt.timezone.utc
 #: Wider than any UTC offset change (DST shifts are at most 2 hours).
@@ -158,6 +159,8 @@ class CrontabSlots:
         ))
 
     def _walls(self, start: dt.datetime) -> croniter:
+        from croniter import croniter  # here: only beat needs it (see schedules.crontab)
+
         # day_or=False: day of month AND day of week must match, as in Celery.
         return croniter(self.expression, start, day_or=False, max_years_between_matches=100)
 

@@ -7,12 +7,13 @@ import warnings
 from typing import Any
 
 import pytest
-from django.db import InterfaceError, connection
+from django.db import InterfaceError, connection, transaction
 from django.db import OperationalError as DBOperationalError
 from kombu.exceptions import EncodeError
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from celery_compat import Celery, states
+from celery_compat.bulk import publish_batch
 from celery_compat.exceptions import AlwaysEagerIgnored, TaskRevokedError
 from celery_compat.models import Revoke
 from kombu_transport_django.models import Message
@@ -66,6 +67,28 @@ def test_delay_publishes_a_celery_v2_message_row(app: Any) -> None:
     assert headers["argsrepr"] == "(2, 3)" and headers["x-custom"] == "v"
     assert row.available_at.isoformat()[:19] == headers["eta"][:19] or row.available_at > row.created_at
     assert result.state == states.PENDING
+
+
+def test_publish_batch_inserts_the_delays_of_the_block_at_its_end_in_order(app: Any) -> None:
+    add = app.tasks["tests.integration.app.test_publish_and_eager.add"]
+    with transaction.atomic():
+        with publish_batch(app):
+            results = [add.delay(n, n) for n in range(5)]
+            assert not Message.objects.exists()
+        assert list(Message.objects.order_by("id").values_list("task_id", flat=True)) == [r.id for r in results]
+    with pytest.raises(MyErr), transaction.atomic():
+        with publish_batch(app):
+            add.delay(1, 1)
+        raise MyErr("rolled back")  # the batch joined the transaction: rolled back with it
+    assert list(Message.objects.order_by("id").values_list("task_id", flat=True)) == [r.id for r in results]
+    Message.objects.all().delete()
+
+    with pytest.raises(MyErr):
+        with publish_batch(app):
+            kept = add.delay(2, 2)
+            raise MyErr("in the block")
+    # What was published before the error is sent, as without the block.
+    assert list(Message.objects.values_list("task_id", flat=True)) == [kept.id]
 
 
 def test_unencodable_arguments_raise_encode_error_and_enqueue_nothing(app: Any) -> None:
