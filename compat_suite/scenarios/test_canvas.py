@@ -11,42 +11,42 @@ from compat_suite.zoo import NOTES
 def test_c1_chain_result_passing_and_parents(impl):
     c, t = impl.celery, impl.t
     r = c.chain(t.add.s(2, 2), t.add.s(4), t.add.si(10, 10)).delay()
-    impl.check([r.get(timeout=10), r.parent.get(timeout=10), r.parent.parent.get(timeout=10),
+    impl.check([r.get(timeout=30), r.parent.get(timeout=30), r.parent.parent.get(timeout=30),
                 r.parent.parent.parent], [20, 8, 4, None])
 
 
 def test_c2_partial_args_go_to_the_first_task(impl):
     c, t = impl.celery, impl.t
-    impl.check([c.chain(t.add.s(1), t.add.s(2)).delay(5).get(timeout=10),
-                (t.add.s(1, 1) | t.add.s(1)).apply_async().get(timeout=10)], [8, 3])
+    impl.check([c.chain(t.add.s(1), t.add.s(2)).delay(5).get(timeout=30),
+                (t.add.s(1, 1) | t.add.s(1)).apply_async().get(timeout=30)], [8, 3])
 
 
 def test_c3_mid_chain_failure_fails_the_rest(impl):
     c, t = impl.celery, impl.t
     k = f"c3-{impl.name}-{time.time_ns()}"
     r = c.chain(t.add.s(1, 1), t.boom_key.s(), t.mark.si(k, "never")).delay()
-    outcome = raises(r.get, timeout=10)
+    outcome = raises(r.get, timeout=30)
     time.sleep(0.3)
-    impl.check([outcome, r.state, r.parent.state, r.parent.parent.get(timeout=10), NOTES.get(k, [])],
+    impl.check([outcome, r.state, r.parent.state, r.parent.parent.get(timeout=30), NOTES.get(k, [])],
                [("raised", ("compat_suite.errors.MyErr", ("boom", 2))), "FAILURE", "FAILURE", 2, []])
 
 
 def test_c4_chain_ending_in_a_group(impl):
     c, t = impl.celery, impl.t
     r = c.chain(t.add.s(1, 1), c.group(t.add.s(1), t.add.s(2))).delay()
-    impl.check([type(r).__name__, r.get(timeout=10)], ["GroupResult", [3, 4]])
+    impl.check([type(r).__name__, r.get(timeout=30)], ["GroupResult", [3, 4]])
 
 
 def test_c5_task_group_task_becomes_a_chord(impl):
     c, t = impl.celery, impl.t
     r = c.chain(t.add.s(1, 1), c.group(t.add.s(1), t.add.s(2)), t.tsum.s()).delay()
-    impl.check(r.get(timeout=10), 7)
+    impl.check(r.get(timeout=30), 7)
 
 
 def test_g1_group_keeps_declared_order(impl):
     c, t = impl.celery, impl.t
     g = c.group(t.sleeper.s(0.3), t.sleeper.s(0.1), t.sleeper.s(0.2)).delay()
-    value = g.get(timeout=10)
+    value = g.get(timeout=30)
     impl.check([type(g).__name__, value, g.completed_count(), g.ready(), g.successful()],
                ["GroupResult", [0.3, 0.1, 0.2], 3, True, True])
 
@@ -54,8 +54,8 @@ def test_g1_group_keeps_declared_order(impl):
 def test_g2_group_failure(impl):
     c, t = impl.celery, impl.t
     g = c.group(t.add.s(1, 1), t.boom.s()).delay()
-    outcome = raises(g.get, timeout=10)
-    impl.check([outcome, normal(g.get(propagate=False, timeout=10)), g.ready(), g.successful(), g.failed(),
+    outcome = raises(g.get, timeout=30)
+    impl.check([outcome, normal(g.get(propagate=False, timeout=30)), g.ready(), g.successful(), g.failed(),
                 g.completed_count()],
                [("raised", ("compat_suite.errors.MyErr", ("boom", 42))),
                 [2, ("compat_suite.errors.MyErr", ("boom", 42))], True, False, True, 1])
@@ -67,25 +67,25 @@ def test_g3_group_restore_after_save(impl):
     before = impl.app.GroupResult.restore(g.id)
     g.save()
     restored = impl.app.GroupResult.restore(g.id)
-    impl.check([before, restored.get(timeout=10)], [None, [2, 4]])
+    impl.check([before, restored.get(timeout=30)], [None, [2, 4]])
 
 
 def test_g4_group_members_know_their_group(impl):
     c, t = impl.celery, impl.t
     g = c.group(t.request_info.s(), t.request_info.s()).delay()
-    infos = g.get(timeout=10)
+    infos = g.get(timeout=30)
     impl.check([[i["group"] == g.id for i in infos]], [[True, True]])
 
 
 def test_h1_chord_success_and_parent(impl):
     c, t = impl.celery, impl.t
     r = c.chord([t.add.s(1, 1), t.add.s(2, 2)])(t.tsum.s())
-    impl.check([r.get(timeout=10), r.parent.get(timeout=10)], [6, [2, 4]])
+    impl.check([r.get(timeout=30), r.parent.get(timeout=30)], [6, [2, 4]])
 
 
 def test_h2_chord_with_empty_header(impl):
     c, t = impl.celery, impl.t
-    impl.check(c.chord([], t.tsum.s()).delay().get(timeout=10), 0)
+    impl.check(c.chord([], t.tsum.s()).delay().get(timeout=30), 0)
 
 
 def test_h3_chord_header_failure_fails_the_body(impl):
@@ -105,8 +105,8 @@ def test_c6_group_then_group_is_a_chord_with_a_group_body(impl):
     r = (c.group(t.add.s(1, 1), t.add.s(2, 2)) | c.group(t.tsum.s(), t.tsum.s())).delay()
     # every body task gets the whole list: add(list, 10) fails with TypeError
     bad = (c.group(t.add.s(1, 1), t.add.s(2, 2)) | c.group(t.add.s(10))).delay()
-    failed = bad.get(propagate=False, timeout=10)
-    impl.check([type(r).__name__, r.get(timeout=10), [exc(e)[0] for e in failed]],
+    failed = bad.get(propagate=False, timeout=30)
+    impl.check([type(r).__name__, r.get(timeout=30), [exc(e)[0] for e in failed]],
                ["GroupResult", [6, 6], ["TypeError"]])
 
 
@@ -130,7 +130,7 @@ def test_c7_only_the_first_task_is_published_with_the_rest_embedded_reversed(imp
     roles = {r.id: "last", r.parent.id: "second", r.parent.parent.id: "first"}
     shape = [[s["task"], list(s["args"]), s["immutable"], roles.get(s["options"].get("task_id")),
               bool(s["options"].get("reply_to"))] for s in embedded]
-    impl.check([name, roles.get(first_id), shape, r.get(timeout=10)],
+    impl.check([name, roles.get(first_id), shape, r.get(timeout=30)],
                ["zoo.add", "first", [["zoo.add", [3, 3], True, "last", True],
                                      ["zoo.add", [2], False, "second", True]], 6])
 
@@ -158,7 +158,7 @@ def test_g5_group_link_error_gives_each_failed_task_id_to_an_old_style_errback(i
     g = c.group(t.add.s(1, 1), t.boom.s())
     g.link_error(t.mark.s(k))  # old-style: mark(failed_task_id, k)
     r = g.delay()
-    r.get(propagate=False, timeout=10)
+    r.get(propagate=False, timeout=30)
     ids_ = impl.wait_for("errback", lambda: [key for key in list(NOTES) if NOTES[key] == [k]])
     impl.check([found == r.results[1].id for found in ids_], [True])
 
@@ -262,12 +262,12 @@ def test_frozen_workflows_keep_their_ids_when_published(impl):
     fixed = c.chain(t.add.s(1, 1), t.add.s(3).set(task_id=last))
     ps, pc, pg, ph = s.delay(), ch.apply_async(), g.apply_async(), h.apply_async()
     pf = fixed.apply_async(task_id="other")
-    infos = pg.get(timeout=10)
-    impl.check([ps.id == rs.id, [pc.id, pc.parent.id] == [rc.id, rc.parent.id], pc.get(timeout=10),
+    infos = pg.get(timeout=30)
+    impl.check([ps.id == rs.id, [pc.id, pc.parent.id] == [rc.id, rc.parent.id], pc.get(timeout=30),
                 pg.id == rg.id, [r.id for r in pg.results] == [r.id for r in rg.results],
                 [i["group"] == rg.id for i in infos],
-                [ph.id, ph.parent.id] == [rh.id, rh.parent.id], ph.get(timeout=10),
-                pf.id == last, pf.get(timeout=10)],
+                [ph.id, ph.parent.id] == [rh.id, rh.parent.id], ph.get(timeout=30),
+                pf.id == last, pf.get(timeout=30)],
                [True, True, 4, True, True, [True, True], True, 6, True, 5])
 
 
@@ -276,7 +276,7 @@ def test_a_replacement_is_published_by_the_replaced_task(impl):
     alone = t.replacer_info.delay()
     # in a chain the replaced task has a parent of its own: the replacement's parent is still the replaced task
     chained = c.chain(t.add.s(1, 1), t.replacer_info.s()).delay()
-    a, b = alone.get(timeout=10), chained.get(timeout=10)
+    a, b = alone.get(timeout=30), chained.get(timeout=30)
     impl.check([[a["id"] == alone.id, a["parent_id"] == alone.id, a["root_id"] == alone.id],
                 [b["id"] == chained.id, b["parent_id"] == chained.id, b["parent_id"] == chained.parent.id,
                  b["root_id"] == chained.parent.id]],
@@ -288,8 +288,8 @@ def test_old_style_errbacks_are_sent_as_one_group(impl):
     ka, kb, one = (f"{p}-{impl.name}-{time.time_ns()}" for p in ("eba", "ebb", "eb1"))
     r = t.boom.apply_async(link_error=[t.errback_place.s(ka), t.errback_place.s(kb)])
     r1 = t.boom.apply_async(link_error=t.errback_place.s(one))
-    raises(r.get, timeout=10)
-    raises(r1.get, timeout=10)
+    raises(r.get, timeout=30)
+    raises(r1.get, timeout=30)
     impl.wait_for("errbacks", lambda: all(NOTES.get(k) for k in (ka, kb, one)))
     both = [NOTES[ka][0], NOTES[kb][0]]
     single = NOTES[one][0]
@@ -306,9 +306,9 @@ def test_options_set_on_a_chain_or_a_group_reach_its_tasks(impl):
     # a chain's own options go to its first task (the later ones keep theirs), a group's to every task
     r = c.chain(t.request_info.s(), t.request_info.si()).set(queue=queue).apply_async()
     g = c.group(t.request_info.s(), t.request_info.s()).set(queue=queue).apply_async()
-    first, last = r.parent.get(timeout=10), r.get(timeout=10)
+    first, last = r.parent.get(timeout=30), r.get(timeout=30)
     impl.check([impl.unq(first["routing_key"]), impl.unq(last["routing_key"]),
-                [impl.unq(i["routing_key"]) for i in g.get(timeout=10)]],
+                [impl.unq(i["routing_key"]) for i in g.get(timeout=30)]],
                ["explicit", "default", ["explicit", "explicit"]])
 
 
@@ -349,5 +349,5 @@ def test_a_chord_header_takes_the_chords_own_task_id(impl):
     impl.check([[own.id == f"own-{stamp}", own.parent.id == f"own-{stamp}"], built.parent.id == f"grp-{stamp}",
                 [set_.id == f"set-{stamp}", set_.parent.id == f"set-{stamp}"],
                 [given.id == f"arg-{stamp}", given.parent.id == f"arg-{stamp}"],
-                [own.get(timeout=10), built.get(timeout=10), set_.get(timeout=10), given.get(timeout=10)]],
+                [own.get(timeout=30), built.get(timeout=30), set_.get(timeout=30), given.get(timeout=30)]],
                [[True, True], False, [True, True], [True, False], [6, 6, 2, 2]])

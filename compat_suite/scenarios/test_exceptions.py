@@ -9,7 +9,7 @@ from compat_suite.observe import exc, raises
 
 def failure_of(impl, task):
     r = task.delay()
-    return r.get(propagate=False, timeout=10)
+    return r.get(propagate=False, timeout=30)
 
 
 def test_x1_stored_form_of_an_exception(impl):
@@ -77,7 +77,7 @@ def test_n1_unregistered_task_fails_with_not_registered(impl):
     impl.signals.task_unknown.connect(on_unknown, weak=False)
     try:
         r = impl.app.send_task("nope.nope", (1,))
-        e = r.get(propagate=False, timeout=10)
+        e = r.get(propagate=False, timeout=30)
         impl.wait_for("task_unknown", lambda: seen)
     finally:
         impl.signals.task_unknown.disconnect(on_unknown)
@@ -94,7 +94,7 @@ def test_revoked_result_propagates_task_revoked_error(impl):
     r = impl.t.add.apply_async((1, 1), countdown=1)
     r.revoke()
     try:
-        r.get(timeout=10)
+        r.get(timeout=30)
     except impl.exceptions.TaskRevokedError as e:
         impl.check(exc(e), ("exceptions.TaskRevokedError", ("revoked",)))
     time.sleep(0)

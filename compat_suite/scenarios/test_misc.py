@@ -33,7 +33,7 @@ def test_i1_ignore_result_per_call(impl):
 def test_l1_link_gets_the_result_prepended(impl):
     n = time.time_ns()
     r = impl.t.add.apply_async((n, 5), link=impl.t.mark.s("linked"))
-    r.get(timeout=10)
+    r.get(timeout=30)
     # mark(key, value) called as mark(result, "linked")
     impl.wait_for("link ran", lambda: NOTES.get(n + 5))
     impl.check(NOTES[n + 5], ["linked"])
@@ -41,22 +41,22 @@ def test_l1_link_gets_the_result_prepended(impl):
 
 def test_l1_link_appears_in_children(impl):
     r = impl.t.add.apply_async((2, 3), link=impl.t.echo.s("linked"))
-    r.get(timeout=10)
+    r.get(timeout=30)
     children = impl.wait_for("children", lambda: r.children)
-    impl.check([type(children[0]).__name__, children[0].get(timeout=10)],
+    impl.check([type(children[0]).__name__, children[0].get(timeout=30)],
                ["AsyncResult", [[5, "linked"], {}]])
 
 
 def test_l1_immutable_link_gets_no_argument(impl):
     k = k_(impl, "l1i")
-    impl.t.add.apply_async((2, 3), link=impl.t.mark.si(k, "immutable")).get(timeout=10)
+    impl.t.add.apply_async((2, 3), link=impl.t.mark.si(k, "immutable")).get(timeout=30)
     impl.wait_for("link ran", lambda: NOTES.get(k))
     impl.check(NOTES[k], ["immutable"])
 
 
 def test_l1_links_run_only_on_success(impl):
     k = k_(impl, "l1f")
-    impl.t.boom.apply_async(link=impl.t.mark.si(k, "should-not")).get(propagate=False, timeout=10)
+    impl.t.boom.apply_async(link=impl.t.mark.si(k, "should-not")).get(propagate=False, timeout=30)
     time.sleep(0.5)
     impl.check(NOTES.get(k, []), [])
 
@@ -64,7 +64,7 @@ def test_l1_links_run_only_on_success(impl):
 def test_l2_errbacks_new_style_in_process_old_style_published(impl):
     k = k_(impl, "l2")
     r = impl.t.boom_key.apply_async((k,), link_error=[impl.t.errback_new.s(), impl.t.errback_old.s()])
-    r.get(propagate=False, timeout=10)
+    r.get(propagate=False, timeout=30)
     impl.wait_for("new errback", lambda: NOTES.get(k))
     impl.wait_for("old errback", lambda: r.id in NOTES.get("errback_old", []))
     impl.check(ids(NOTES[k], {r.id: "failed", k: "key"}), [["new", "<failed>", "MyErr", ["boom", "<key>"]]])
@@ -73,14 +73,14 @@ def test_l2_errbacks_new_style_in_process_old_style_published(impl):
 def test_l2_errback_not_called_on_retry(impl):
     k = k_(impl, "l2r")
     r = impl.t.retry_then_ok.apply_async((k, 1), link_error=impl.t.errback_old.s())
-    value = r.get(timeout=10)
+    value = r.get(timeout=30)
     time.sleep(0.3)
     impl.check([value, r.id in NOTES.get("errback_old", [])], [1, False])
 
 
 def test_request_fields_of_a_top_level_task(impl):
     r = impl.t.request_info.delay(1, k=2)
-    info = ids(r.get(timeout=10), {r.id: "self"})
+    info = ids(r.get(timeout=30), {r.id: "self"})
     impl.check({key: info[key] for key in ("id", "root_id", "parent_id", "retries", "is_eager", "group",
                                           "eta", "expires", "args", "kwargs", "called_directly")},
                {"id": "<self>", "root_id": "<self>", "parent_id": None, "retries": 0, "is_eager": False,
@@ -90,15 +90,15 @@ def test_request_fields_of_a_top_level_task(impl):
 
 def test_request_eta_and_expires_are_set(impl):
     r = impl.t.request_info.apply_async(countdown=0.2, expires=60)
-    info = r.get(timeout=10)
+    info = r.get(timeout=30)
     impl.check([info["eta"], info["expires"]], [True, True])
 
 
 def test_subtask_gets_parent_and_root_ids_and_is_a_child(impl):
     r = impl.t.spawner.delay()
-    child_id = r.get(timeout=10)
+    child_id = r.get(timeout=30)
     child = impl.app.AsyncResult(child_id)
-    info = ids(child.get(timeout=10), {r.id: "parent", child_id: "child"})
+    info = ids(child.get(timeout=30), {r.id: "parent", child_id: "child"})
     children = [c.id for c in (r.children or [])]
     impl.check([info["id"], info["parent_id"], info["root_id"], ids(children, {child_id: "child"})],
                ["<child>", "<parent>", "<parent>", ["<child>"]])
@@ -106,13 +106,13 @@ def test_subtask_gets_parent_and_root_ids_and_is_a_child(impl):
 
 def test_custom_headers_reach_the_request(impl):
     r = impl.t.request_info.apply_async(headers={"custom": "h"})
-    info = r.get(timeout=10)
+    info = r.get(timeout=30)
     impl.check([info["headers"], info["custom"]], [{"custom": "h"}, "h"])
 
 
 def test_shadow_changes_the_request_not_the_task(impl):
     r = impl.t.request_info.apply_async(shadow="shadowed")
-    info = r.get(timeout=10)
+    info = r.get(timeout=30)
     impl.check([info["shadow"], r.state], ["shadowed", "SUCCESS"])
 
 
@@ -125,7 +125,7 @@ def test_shadow_changes_the_request_not_the_task(impl):
 ], ids=["explicit-beats-decorator", "decorator-beats-task_routes", "decorator", "task_routes", "default"])
 def test_routing_precedence(impl, task, options, queue):
     opts = {"queue": impl.q(options["queue"])} if "queue" in options else {}
-    value = getattr(impl.t, task).apply_async(**opts).get(timeout=10)
+    value = getattr(impl.t, task).apply_async(**opts).get(timeout=30)
     if task == "request_info":
         value = impl.unq(value["routing_key"])
     impl.check(value, queue)
@@ -171,7 +171,7 @@ def test_signals_order_on_success(impl):
         receivers.append((name, receiver))
     try:
         r = impl.t.add.delay(1, 1)
-        r.get(timeout=10)
+        r.get(timeout=30)
         impl.wait_for("postrun", lambda: ("task_postrun", r.id) in seen)
     finally:
         for name, receiver in receivers:
@@ -189,7 +189,7 @@ def test_signals_order_on_failure(impl):
         receivers.append((name, receiver))
     try:
         r = impl.t.boom.delay()
-        r.get(propagate=False, timeout=10)
+        r.get(propagate=False, timeout=30)
         impl.wait_for("postrun", lambda: any(n == "task_postrun" and i == r.id for n, i, _ in seen))
     finally:
         for name, receiver in receivers:
@@ -221,8 +221,8 @@ def test_signal_arguments_of_a_run(impl):
     try:
         ok = impl.t.add.apply_async((1,), {"y": 2})
         bad = impl.t.boom.apply_async()
-        ok.get(timeout=10)
-        bad.get(propagate=False, timeout=10)
+        ok.get(timeout=30)
+        bad.get(propagate=False, timeout=30)
         impl.wait_for("postrun", lambda: all(any(n == "task_postrun" for n, _ in seen.get(r.id, ()))
                                              for r in (ok, bad)))
     finally:
@@ -249,7 +249,7 @@ def test_result_stored_before_task_success_signal(impl):
     impl.signals.task_success.connect(on_success, weak=False)
     try:
         r = impl.t.add.delay(2, 2)
-        r.get(timeout=10)
+        r.get(timeout=30)
         impl.wait_for("signal", lambda: states)
     finally:
         impl.signals.task_success.disconnect(on_success)
@@ -268,7 +268,7 @@ def test_before_and_after_publish_signals(impl):
     impl.signals.before_task_publish.connect(before, weak=False)
     impl.signals.after_task_publish.connect(after, weak=False)
     try:
-        impl.t.add.delay(1, 2).get(timeout=10)
+        impl.t.add.delay(1, 2).get(timeout=30)
     finally:
         impl.signals.before_task_publish.disconnect(before)
         impl.signals.after_task_publish.disconnect(after)

@@ -86,4 +86,4 @@ def test_e2_eta_tasks_are_not_in_the_workers_memory(impl):
     held = [entry["request"]["id"] for entry in replies.get(impl.hostname, [])]
     impl.check([r.id in held], deliberate("eta-waits-in-the-table", celery=[True], celery_django=[False],
                                           celery_compat=[False]))
-    r.get(timeout=10)
+    r.get(timeout=30)

@@ -12,21 +12,21 @@ from compat_suite.observe import exc, raises
 
 def test_e2_request_eta_is_the_iso_string(impl):
     r = impl.t.request_info.apply_async(countdown=0.1)
-    info = r.get(timeout=10)
+    info = r.get(timeout=30)
     impl.check(info["eta"], True)
-    eta = impl.t.eta_of.apply_async(countdown=0.1).get(timeout=10)
+    eta = impl.t.eta_of.apply_async(countdown=0.1).get(timeout=30)
     impl.check([type(eta).__name__, dt.datetime.fromisoformat(eta).utcoffset() is not None], ["str", True])
 
 
 def test_e2_past_eta_runs_at_once(impl):
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=30)
-    impl.check(impl.t.add.apply_async((1, 2), eta=past).get(timeout=10), 3)
+    impl.check(impl.t.add.apply_async((1, 2), eta=past).get(timeout=30), 3)
 
 
 def test_e2_naive_eta_is_in_the_app_timezone(impl):
     # the apps' timezone is UTC: a naive datetime in UTC 0.3 s ahead runs soon
     naive = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(seconds=0.3)
-    impl.check([str(impl.app.timezone), impl.t.add.apply_async((2, 2), eta=naive).get(timeout=10)], ["UTC", 4])
+    impl.check([str(impl.app.timezone), impl.t.add.apply_async((2, 2), eta=naive).get(timeout=30)], ["UTC", 4])
 
 
 def test_p1_group_get_timeout(impl):
@@ -36,7 +36,7 @@ def test_p1_group_get_timeout(impl):
     outcome = raises(g.get, timeout=0.2)
     impl.check([outcome[0], outcome[1][0]], ["raised", "exceptions.TimeoutError"])
     assert outcome[1][1] in (("join operation timed out",), ("The operation timed out.",)), outcome
-    impl.check(g.get(timeout=10), [1.5, 2])
+    impl.check(g.get(timeout=30), [1.5, 2])
 
 
 @pytest.mark.parametrize("name", ["TimeLimitExceeded", "SoftTimeLimitExceeded", "WorkerLostError"])

@@ -70,7 +70,7 @@ def test_t4_autoretry_lets_ignore_pass_through(impl):
 def test_handlers_on_success(impl):
     k = k_(impl, "hs")
     r = impl.t.handled.delay(k, False)
-    value = r.get(timeout=10)
+    value = r.get(timeout=30)
     impl.wait_for("after_return", lambda: ["after_return", "SUCCESS"] in NOTES.get(k, []))
     impl.check([value, NOTES[k]], ["ok", ["before_start", ["on_success", "ok"], ["after_return", "SUCCESS"]]])
 
@@ -84,7 +84,7 @@ def test_t4_retry_kwargs_give_countdown_and_max_retries(impl):
 
 def test_i1_store_errors_even_if_ignored(impl):
     r = impl.t.ignored_boom.delay()
-    e = r.get(propagate=False, timeout=10)
+    e = r.get(propagate=False, timeout=30)
     # ``r.ignored`` is True, so get() returns None at once: read the stored state
     fresh = impl.app.AsyncResult(r.id)
     impl.wait_for("FAILURE stored", lambda: fresh.state == "FAILURE")
@@ -95,29 +95,29 @@ def test_i1_store_errors_even_if_ignored(impl):
 def test_i1_call_option_beats_task_attribute(impl):
     k = k_(impl, "i1p")
     r = impl.t.ignored.apply_async((k,), ignore_result=False)
-    impl.check([r.ignored, r.get(timeout=10), r.state], [False, "ignored", "SUCCESS"])
+    impl.check([r.ignored, r.get(timeout=30), r.state], [False, "ignored", "SUCCESS"])
 
 
 def test_l1_several_links_are_one_group(impl):
     r = impl.t.add.apply_async((2, 3), link=[impl.t.echo.s("a"), impl.t.echo.s("b")])
-    r.get(timeout=10)
+    r.get(timeout=30)
     children = impl.wait_for("children", lambda: r.children)
-    impl.check([[type(c).__name__ for c in children], normal(children[0].get(timeout=10))],
+    impl.check([[type(c).__name__ for c in children], normal(children[0].get(timeout=30))],
                [["GroupResult"], [[[5, "a"], {}], [[5, "b"], {}]]])
 
 
 def test_children_of_a_task_publishing_a_task_and_a_group(impl):
     r = impl.t.spawner_many.delay()
-    r.get(timeout=10)
+    r.get(timeout=30)
     children = impl.wait_for("children", lambda: r.children)
-    impl.check([[type(c).__name__ for c in children], children[0].get(timeout=10),
-                children[1].get(timeout=10)], [["AsyncResult", "GroupResult"], 2, [4, 6]])
+    impl.check([[type(c).__name__ for c in children], children[0].get(timeout=30),
+                children[1].get(timeout=30)], [["AsyncResult", "GroupResult"], 2, [4, 6]])
 
 
 def test_15_acks_late_success_runs_once(impl):
     k = k_(impl, "al")
     r = impl.t.late.delay(k)
-    value = r.get(timeout=10)
+    value = r.get(timeout=30)
     time.sleep(0.5)
     impl.check([value, NOTES[k]], ["late", [0]])
 
@@ -126,14 +126,14 @@ def test_15_acks_late_failure_is_acked_not_redelivered(impl):
     # acks_on_failure_or_timeout=True (default): a failed acks_late task is acked
     k = k_(impl, "alf")
     r = impl.t.late_boom.delay(k)
-    outcome = raises(r.get, timeout=10)
+    outcome = raises(r.get, timeout=30)
     time.sleep(1.0)
     impl.check([outcome, NOTES[k]], [("raised", ("compat_suite.errors.MyErr", ("late",))), ["run"]])
 
 
 def test_z1_replace_keeps_the_callers_id(impl):
     r = impl.t.replacer.delay(1)
-    impl.check([r.get(timeout=10), r.state], [101, "SUCCESS"])
+    impl.check([r.get(timeout=30), r.state], [101, "SUCCESS"])
 
 
 def test_z1_replace_with_a_group_gives_the_list(impl):
@@ -144,18 +144,18 @@ def test_z1_replace_with_a_group_gives_the_list(impl):
 def test_z1_replacement_inherits_the_callers_links(impl):
     k = k_(impl, "z1l")
     r = impl.t.replacer_linked.apply_async((1,), link=impl.t.mark.si(k, "linked"))
-    value = r.get(timeout=10)
+    value = r.get(timeout=30)
     impl.wait_for("link", lambda: NOTES.get(k))
     impl.check([value, NOTES[k]], [2, ["linked"]])
 
 
 def test_z1_replace_with_chord_option_or_empty_chain_is_improperly_configured(impl):
-    a = impl.t.replacer_bad.delay("chord-option").get(propagate=False, timeout=10)
-    b = impl.t.replacer_bad.delay("empty-chain").get(propagate=False, timeout=10)
+    a = impl.t.replacer_bad.delay("chord-option").get(propagate=False, timeout=30)
+    b = impl.t.replacer_bad.delay("empty-chain").get(propagate=False, timeout=30)
     impl.check([exc(a)[0], exc(b)[0]], ["exceptions.ImproperlyConfigured", "exceptions.ImproperlyConfigured"])
 
 
 def test_subtask_ids_in_a_group_from_the_client(impl):
     g = impl.celery.group(impl.t.request_info.s(), impl.t.request_info.s()).delay()
-    infos = g.get(timeout=10)
+    infos = g.get(timeout=30)
     impl.check([[ids(i["root_id"], {c.id: "own"}) for i, c in zip(infos, g.results)]], [["<own>", "<own>"]])
