@@ -212,7 +212,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if not ok:
         return {"error": runs[0].get("error") if runs else "not run"}
     out: dict[str, Any] = {"runs": len(ok), "failed_runs": len(runs) - len(ok)}
-    for key in ("delay", "atomic", "drain", "drain_ignore"):
+    for key in ("delay", "atomic", "atomic_batch", "drain", "drain_ignore"):
         if key in ok[0]:
             out[key] = statistics.median(r[key] for r in ok)
     if "group" in ok[0]:
@@ -230,6 +230,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 ROWS = [
     ("delay", "`delay()` autocommit", "/s", True),
     ("atomic", "1,000 `delay()` in one `atomic()`", "/s", True),
+    ("atomic_batch", "the same inside `publish_batch()` (ours only)", "/s", True),
     ("group", "`group` of N published at once", "/s", True),
     ("drain", "drain N, prefork -c 2, results", "/s", True),
     ("drain_ignore", "drain N, prefork -c 2, `ignore_result`", "/s", True),
