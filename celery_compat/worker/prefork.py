@@ -78,8 +78,13 @@ class _Child:
         self.queued_job: Job | None = None
 
     @property
+    def usable(self) -> bool:
+        """Neither retiring, nor being handed a job, nor gone."""
+        return not (self.retiring or self.reserved or self.eof or self.unreachable)
+
+    @property
     def idle(self) -> bool:
-        return self.request is None and not (self.retiring or self.reserved or self.eof or self.unreachable)
+        return self.request is None and self.usable
 
 
 class PreforkPool(BasePool):
@@ -213,8 +218,7 @@ class PreforkPool(BasePool):
 
     def _can_take_next(self, child: _Child) -> bool:
         return (child.request is not None and child.queued is None and child.hard is None
-                and child.soft is None
-                and not (child.retiring or child.reserved or child.eof or child.unreachable))
+                and child.soft is None and child.usable)
 
     def _send(self, child: _Child, request: Request) -> None:
         job = self.make_job(request)
