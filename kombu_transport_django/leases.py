@@ -38,6 +38,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from .forking import database_work
 from .models import Binding, Consumer, Message, Queue
 from .signals import LostRun, running_lost
 
@@ -341,7 +342,7 @@ class RunningKeeper:
     def _delete_ended(self) -> bool:
         """One pass over the ended runs; whether there were any."""
         using = self.options.database
-        with self._deleting:
+        with self._deleting, database_work():
             with self._ids_lock:
                 ended = sorted(self._ended)
             for first in range(0, len(ended), FINISH_BATCH):
@@ -371,7 +372,8 @@ class RunningKeeper:
                 deleted = self._delete_ended()
             except DatabaseError as exc:
                 logger.warning("deleting the rows of ended runs failed (%s); retrying", exc)
-                connections[using].close()
+                with database_work():
+                    connections[using].close()
                 holding = False
                 time.sleep(min(interval, 0.5))  # the database is away: do not spin
                 self._wake.set()
@@ -387,7 +389,8 @@ class RunningKeeper:
                 try:
                     if ids:
                         until = timezone.now() + dt.timedelta(seconds=self.options.lease_seconds)
-                        renew_running(using, ids, until)
+                        with database_work():
+                            renew_running(using, ids, until)
                 except DatabaseError as exc:
                     logger.warning("renewing started messages failed (%s); retrying in %ss", exc, interval)
                 except Exception:
@@ -397,7 +400,8 @@ class RunningKeeper:
             if holding and not woke and not deleted:
                 # No session held while idle: this thread never stops, and an
                 # idle session would keep its database from being dropped.
-                connections[using].close()
+                with database_work():
+                    connections[using].close()
                 holding = False
 
 
@@ -612,17 +616,19 @@ class Heartbeat:
         using = self.options.database
         try:
             while not self._stop.wait(self.options.heartbeat_interval):
-                try:
-                    self.beat()
-                except DatabaseError as exc:
-                    # A restart, a dropped connection or a deadlock victim:
-                    # reconnect on the next beat, which redoes all of it.
-                    logger.warning("heartbeat failed (%s); retrying in %ss", exc, self.options.heartbeat_interval)
-                    connections[using].close()
-                except Exception:
-                    logger.exception("heartbeat failed; retrying in %ss", self.options.heartbeat_interval)
+                with database_work():
+                    try:
+                        self.beat()
+                    except DatabaseError as exc:
+                        # A restart, a dropped connection or a deadlock victim:
+                        # reconnect on the next beat, which redoes all of it.
+                        logger.warning("heartbeat failed (%s); retrying in %ss", exc, self.options.heartbeat_interval)
+                        connections[using].close()
+                    except Exception:
+                        logger.exception("heartbeat failed; retrying in %ss", self.options.heartbeat_interval)
         finally:
-            connections[using].close()
+            with database_work():
+                connections[using].close()
 
     def beat(self) -> None:
         using = self.options.database

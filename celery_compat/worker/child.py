@@ -51,6 +51,34 @@ def forget_parent_connections() -> None:
         conn.run_on_commit = []
 
 
+def close_inherited_sqlite() -> None:
+    """Close, in the fork server, every SQLite connection copied from the worker.
+
+    Any thread's: the one that forked and the others, whose connections are
+    now garbage. SQLite keeps one record per database file for all the
+    connections of a process, with the shared-memory WAL index it maps; a
+    child that opened its own connection while a copied one was still open
+    took over that record. The worker's last connection to close deletes
+    the index file (copies hold no lock, so they do not count), the next one
+    makes a new file, and such a child kept reading the old one: seen, a
+    child found the message table empty and refused every task. Closing a
+    copy here ends nothing in the worker: SQLite has no server session, and
+    its locks belong to the process that took them.
+    """
+    import gc
+    import sys
+
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None:
+        return
+    for obj in gc.get_objects():
+        if isinstance(obj, sqlite3.Connection):
+            try:
+                obj.close()
+            except sqlite3.Error:
+                pass  # opened with check_same_thread by another thread: cannot be closed here
+
+
 def _on_soft_timeout(signum: int, frame: Any) -> None:
     if _running_job is not None:
         raise SoftTimeLimitExceeded()

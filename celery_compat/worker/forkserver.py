@@ -8,6 +8,16 @@ that instant (a stream being written) stays locked forever. So the pool
 forks this server once, at start, before the worker opens connections or
 starts threads; every child, first or replacement, is forked from it.
 
+The process may have other threads all the same (``start_worker`` runs the
+worker in a test's process). Two things keep their state out of the server:
+the fork waits until no background thread of ours is inside a database
+write (:mod:`kombu_transport_django.forking`: SQLite's lock records are
+process memory, and one copied mid-write keeps the file locked in the
+server and in every child, for good); the pool's ``on_fork`` closes the
+SQLite connections the server inherited; and the server then freezes the
+garbage collector, so nothing else the other threads held is finalized
+here or in a child.
+
 Protocol, on a ``SOCK_SEQPACKET`` socket pair (one message per send):
 
 - worker → server: ``("spawn", index)``, ``("stop",)``
@@ -19,6 +29,7 @@ Protocol, on a ``SOCK_SEQPACKET`` socket pair (one message per send):
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import select
@@ -29,6 +40,8 @@ import warnings
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, Callable
+
+from kombu_transport_django.forking import quiet_for_fork
 
 #: ``child_main(connection, index) -> exit code``, run in each forked child
 ChildMain = Callable[[Connection, int], int]
@@ -57,7 +70,10 @@ class ForkServer:
 
     def start(self) -> None:
         worker_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with warnings.catch_warnings():
+        # Our threads' database work (ended runs deleted, heartbeats) ends
+        # first: an SQLite write under way at the fork would leave the server,
+        # and every child, with the database locked for good (forking.py).
+        with quiet_for_fork(), warnings.catch_warnings():
             # Python 3.12+ warns when forking a threaded process (start_worker
             # runs the worker in a thread); the server runs no thread's code.
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -65,9 +81,16 @@ class ForkServer:
         if pid == 0:
             code = 1
             try:
+                # No collection until on_fork has dealt with what the worker's
+                # threads left behind; then none of it is ever finalized, here
+                # or in the children (a MySQL connection finalized in a fork
+                # says goodbye on the worker's socket, ending its session).
+                gc.disable()
                 worker_end.close()
                 if self.on_fork is not None:
                     self.on_fork()
+                gc.freeze()
+                gc.enable()
                 code = _serve(server_end, self.child_main)
             except BaseException:
                 traceback.print_exc()

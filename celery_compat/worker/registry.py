@@ -18,6 +18,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
+from kombu_transport_django.forking import database_work
+
 if TYPE_CHECKING:
     from .worker import WorkController
 
@@ -69,13 +71,17 @@ class WorkerRegistry:
         from django.db import connections
 
         try:
-            self.beat()
-            while not self._stop.wait(self.interval):
+            with database_work():
                 self.beat()
-            self.beat(stopped=True)
+            while not self._stop.wait(self.interval):
+                with database_work():
+                    self.beat()
+            with database_work():
+                self.beat(stopped=True)
         finally:
-            for conn in connections.all(initialized_only=True):
-                conn.close()
+            with database_work():
+                for conn in connections.all(initialized_only=True):
+                    conn.close()
 
     def beat(self, stopped: bool = False) -> None:
         """Upsert the row (one statement); errors are logged, not raised."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from io import StringIO
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from celery_compat import Celery, states
+from celery_compat import Celery, signals, states
 from celery_compat.testing import start_worker
 from celery_compat.worker import WorkController, nodename
 from kombu_transport_django.models import Message
@@ -119,6 +120,46 @@ def test_start_worker_with_the_prefork_pool(app: Celery) -> None:
         pids = {pid.delay().get(timeout=10) for _ in range(4)}
         children = set(worker.pool.processes)
     assert pids <= children and os.getpid() not in pids
+
+
+@pytest.mark.slow
+def test_prefork_children_can_write_although_a_background_thread_wrote_while_the_pool_started(app: Celery) -> None:
+    """An SQLite write under way when the fork server is forked left it, and
+    every child, with the database locked for good (each start UPDATE timed
+    out after the busy timeout); the fork now waits for our threads' work."""
+    from django.db import connection, transaction
+
+    from kombu_transport_django.forking import database_work
+    from tests.worker.proj.tasks import pid
+
+    stop = threading.Event()
+
+    def write_all_the_time() -> None:
+        try:
+            while not stop.is_set():
+                with database_work(), transaction.atomic():
+                    Message.objects.filter(queue="nowhere").update(queue="nowhere-else")
+                    time.sleep(0.05)  # the write lock held
+                time.sleep(0.001)
+        finally:
+            connection.close()
+
+    def stop_writing(**kwargs: object) -> None:
+        stop.set()  # the fork server is made: the rest of the start need not wait for the lock
+
+    writer = threading.Thread(target=write_all_the_time, daemon=True)
+    writer.start()
+    time.sleep(0.2)
+    signals.worker_before_create_process.connect(stop_writing, weak=False)
+    try:
+        with start_worker(app, pool="prefork", concurrency=2, perform_ping_check=False) as worker:
+            pids = {pid.delay().get(timeout=10) for _ in range(4)}
+            children = set(worker.pool.processes)
+    finally:
+        signals.worker_before_create_process.disconnect(stop_writing)
+        stop.set()
+        writer.join()
+    assert pids <= children
 
 
 def test_runworker_queues_and_exclude_queues(app: Celery) -> None:
