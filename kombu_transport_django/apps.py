@@ -10,6 +10,11 @@ class KombuTransportDjangoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from . import register
+        from .forking import remember_connection
 
         register()
+        # Every thread's connections, so a fork can deal with those it copies.
+        connection_created.connect(remember_connection, dispatch_uid="django_kombu_remember_connection")

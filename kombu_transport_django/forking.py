@@ -19,7 +19,7 @@ waits until no such work is under way and holds new work back until the
 fork has been made. Threads of the application are not covered: a process
 that forks while one of them writes to SQLite has the same problem. (The
 fork server also closes the SQLite connections it inherited before forking
-any child: ``celery_compat.worker.child.close_inherited_sqlite``.)
+any child: ``celery_compat.worker.child.forget_parent_connections``.)
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import logging
 import os
 import threading
 import time
+import weakref
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,20 @@ def _new_gate_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_new_gate_after_fork)
+
+
+#: every Django connection (wrapper) opened in this process, by any thread
+_opened: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def remember_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver: a fork can then find other threads' connections."""
+    _opened.add(connection)
+
+
+def opened_connections() -> list[Any]:
+    """The Django connection wrappers opened in this process (or copied into it) and not yet freed."""
+    return list(_opened)
 
 
 @contextmanager

@@ -36,47 +36,47 @@ _running_job: Job | None = None
 
 
 def forget_parent_connections() -> None:
-    """Make Django open new connections here, without closing the inherited ones."""
+    """In a fork: drop the database connections copied from the worker, whichever thread opened them.
+
+    This thread's Django connections are detached (the next query opens a
+    new one). Server connections (PostgreSQL, MySQL) are kept referenced
+    and never closed or finalized here: closing one, or a MySQL one being
+    finalized as another thread's garbage, would end the worker's session
+    on the socket they share. SQLite connections are closed: SQLite keeps
+    one record per database file for all of a process's connections, with
+    the WAL index it maps, and a child that opened its own connection while
+    a copy was open took that record over; once the worker's last
+    connection closed and the index file was made anew, the child kept
+    reading the old one (seen: it found the message table empty and refused
+    every task). Closing a copy ends nothing in the worker: SQLite has no
+    server session, and its locks belong to the process that took them.
+    """
     from django.db import connections
 
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None:
-            _INHERITED.append(conn.connection)
-            conn.connection = None
+    from kombu_transport_django.forking import opened_connections
+
+    mine = connections.all(initialized_only=True)
+    for conn in mine:
         conn.in_atomic_block = False
         conn.savepoint_ids = []
         conn.atomic_blocks = []
         conn.needs_rollback = False
         conn.closed_in_transaction = False
         conn.run_on_commit = []
-
-
-def close_inherited_sqlite() -> None:
-    """Close, in the fork server, every SQLite connection copied from the worker.
-
-    Any thread's: the one that forked and the others, whose connections are
-    now garbage. SQLite keeps one record per database file for all the
-    connections of a process, with the shared-memory WAL index it maps; a
-    child that opened its own connection while a copied one was still open
-    took over that record. The worker's last connection to close deletes
-    the index file (copies hold no lock, so they do not count), the next one
-    makes a new file, and such a child kept reading the old one: seen, a
-    child found the message table empty and refused every task. Closing a
-    copy here ends nothing in the worker: SQLite has no server session, and
-    its locks belong to the process that took them.
-    """
-    import gc
-    import sys
-
-    sqlite3 = sys.modules.get("sqlite3")
-    if sqlite3 is None:
-        return
-    for obj in gc.get_objects():
-        if isinstance(obj, sqlite3.Connection):
-            try:
-                obj.close()
-            except sqlite3.Error:
-                pass  # opened with check_same_thread by another thread: cannot be closed here
+    # Other threads' wrappers are garbage here (their threads are gone):
+    # found through the registry every opened connection joins.
+    for wrapper in {*mine, *opened_connections()}:
+        raw = wrapper.connection
+        if raw is None:
+            continue
+        wrapper.connection = None
+        if wrapper.vendor != "sqlite":
+            _INHERITED.append(raw)
+            continue
+        try:
+            raw.close()
+        except Exception:  # noqa: BLE001 - a copy that will not close is left alone, unused
+            pass
 
 
 def _on_soft_timeout(signum: int, frame: Any) -> None:

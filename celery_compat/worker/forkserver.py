@@ -13,10 +13,9 @@ worker in a test's process). Two things keep their state out of the server:
 the fork waits until no background thread of ours is inside a database
 write (:mod:`kombu_transport_django.forking`: SQLite's lock records are
 process memory, and one copied mid-write keeps the file locked in the
-server and in every child, for good); the pool's ``on_fork`` closes the
-SQLite connections the server inherited; and the server then freezes the
-garbage collector, so nothing else the other threads held is finalized
-here or in a child.
+server and in every child, for good), and the pool's ``on_fork`` deals
+with every database connection the server inherited, whichever thread
+opened it (:func:`.child.forget_parent_connections`).
 
 Protocol, on a ``SOCK_SEQPACKET`` socket pair (one message per send):
 
@@ -81,15 +80,16 @@ class ForkServer:
         if pid == 0:
             code = 1
             try:
-                # No collection until on_fork has dealt with what the worker's
-                # threads left behind; then none of it is ever finalized, here
-                # or in the children (a MySQL connection finalized in a fork
-                # says goodbye on the worker's socket, ending its session).
+                # No collection before on_fork has dealt with the connections
+                # the worker's other threads left behind (garbage here): one
+                # finalized first could end a session of the worker (below).
+                # Not gc.freeze(): it writes every object's header, and the
+                # server's pages stop being shared with the worker (PSS of a
+                # prefork tree 92 -> 104 MiB, docs/benchmarks.md).
                 gc.disable()
                 worker_end.close()
                 if self.on_fork is not None:
                     self.on_fork()
-                gc.freeze()
                 gc.enable()
                 code = _serve(server_end, self.child_main)
             except BaseException:

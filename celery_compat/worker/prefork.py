@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..exceptions import TimeLimitExceeded, WorkerLostError
-from .child import SOFT_TIMEOUT_SIGNAL, child_main, close_inherited_sqlite, forget_parent_connections
+from .child import SOFT_TIMEOUT_SIGNAL, child_main, forget_parent_connections
 from .execution import Job, close_old_connections
 from .forkserver import ForkServer, human_status
 from .pools import BasePool
@@ -142,7 +142,6 @@ class PreforkPool(BasePool):
         os.close(self._wake_r)
         os.close(self._wake_w)
         forget_parent_connections()
-        close_inherited_sqlite()
 
     def _on_server_message(self) -> None:
         message, conn = self.server.receive()

@@ -123,10 +123,16 @@ def test_start_worker_with_the_prefork_pool(app: Celery) -> None:
 
 
 @pytest.mark.slow
-def test_prefork_children_can_write_although_a_background_thread_wrote_while_the_pool_started(app: Celery) -> None:
-    """An SQLite write under way when the fork server is forked left it, and
-    every child, with the database locked for good (each start UPDATE timed
-    out after the busy timeout); the fork now waits for our threads' work."""
+def test_prefork_children_use_the_database_although_other_threads_did_while_the_pool_started(app: Celery) -> None:
+    """SQLite's per-process state copied into the fork server broke every child.
+
+    A thread of ours writes while the fork server is forked: a fork made
+    mid-write left the server and the children with the database locked for
+    good. Then, before any child exists, that thread closes the process's
+    last connection, so SQLite deletes the WAL index, and the worker makes a
+    new one: a child that shared the copied connection's record kept reading
+    the deleted index (an empty message table: each start refused).
+    """
     from django.db import connection, transaction
 
     from kombu_transport_django.forking import database_work
@@ -144,15 +150,20 @@ def test_prefork_children_can_write_although_a_background_thread_wrote_while_the
         finally:
             connection.close()
 
-    def stop_writing(**kwargs: object) -> None:
-        stop.set()  # the fork server is made: the rest of the start need not wait for the lock
-
     writer = threading.Thread(target=write_all_the_time, daemon=True)
+
+    def stop_writing(**kwargs: object) -> None:
+        # Sent in the worker after its fork server is made, before the children.
+        stop.set()
+        writer.join()
+
+    connection.close()  # the writer's is then the process's last one
     writer.start()
     time.sleep(0.2)
     signals.worker_before_create_process.connect(stop_writing, weak=False)
     try:
         with start_worker(app, pool="prefork", concurrency=2, perform_ping_check=False) as worker:
+            signals.worker_before_create_process.disconnect(stop_writing)
             pids = {pid.delay().get(timeout=10) for _ in range(4)}
             children = set(worker.pool.processes)
     finally:
