@@ -9,6 +9,7 @@ from kombu import Queue
 
 from . import _state, signals
 from .protocol import task_message
+from .utils.imports import imported
 
 if TYPE_CHECKING:
     from .app import Celery
@@ -82,10 +83,11 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
     retry = conf.task_publish_retry if retry is None else retry
     policy = dict(conf.task_publish_retry_policy, **(retry_policy or {}))
     declare = [queue]
-    signals.before_task_publish.send(
-        sender=name, body=message.body, exchange=exchange, routing_key=routing_key,
-        declare=declare, headers=message.headers, properties=message.properties, retry_policy=policy,
-    )
+    if signals.before_task_publish.receivers:  # its keyword arguments cost more than the empty send
+        signals.before_task_publish.send(
+            sender=name, body=message.body, exchange=exchange, routing_key=routing_key,
+            declare=declare, headers=message.headers, properties=message.properties, retry_policy=policy,
+        )
     publish_kwargs = {k: routed[k] for k in PUBLISH_KWARGS if routed.get(k) is not None}
     if priority is not None:
         publish_kwargs["priority"] = priority
@@ -103,9 +105,10 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
             headers=message.headers, declare=declare, retry=retry, retry_policy=policy,
             **message.properties, **publish_kwargs,
         )
-    signals.after_task_publish.send(
-        sender=name, body=message.body, exchange=exchange, routing_key=routing_key, headers=message.headers,
-    )
+    if signals.after_task_publish.receivers:
+        signals.after_task_publish.send(
+            sender=name, body=message.body, exchange=exchange, routing_key=routing_key, headers=message.headers,
+        )
     result = (result_cls or app.AsyncResult)(task_id)
     result.ignored = bool(ignore_result)
     if add_to_parent and parent is not None:
@@ -133,11 +136,10 @@ def _not_yet_declared(producer: Any, entities: list[Any]) -> list[Any]:
 
 def _refuse_unstorable_names(producer: Any, queue: Queue, exchange: Any, routing_key: Any) -> None:
     """On django://, a NUL in a queue/exchange/routing key name fails here, naming it (not as a DataError)."""
-    from kombu_transport_django.storable import refuse_nul
-    from kombu_transport_django.transport import Transport
-
-    if not isinstance(getattr(producer.connection, "transport", None), Transport):
+    if not isinstance(getattr(producer.connection, "transport", None),
+                      imported("kombu_transport_django.transport", "Transport")):
         return  # other brokers store such names (Celery publishes them)
+    refuse_nul = imported("kombu_transport_django.storable", "refuse_nul")
     refuse_nul("queue name", queue.name)
     refuse_nul("exchange name", getattr(exchange, "name", exchange))
     refuse_nul("routing key", routing_key)

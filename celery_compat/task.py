@@ -65,6 +65,8 @@ class Task:
 
     __trace__: Any = None
     _app: Celery | None = None
+    #: the publishing options taken from the task's attributes, read at its first call
+    _exec_options: dict[str, Any] | None = None
     name: str | None = None
     typing: bool | None = None
     max_retries: int | None = 3
@@ -127,6 +129,7 @@ class Task:
                         f"    version 6.0. Use the task_routes setting instead.\n"
                     ), stacklevel=2)
         cls._app = app
+        cls._exec_options = None
         conf = app.conf
         for attr, setting in FROM_CONFIG:
             if getattr(cls, attr, None) is None:
@@ -226,7 +229,10 @@ class Task:
         if app.conf.task_always_eager:
             return self._apply_eager(args, kwargs, task_id, link, link_error, options)
         shadow = shadow or self.shadow_name(args, kwargs, options)
-        preopts = {attr: getattr(self, attr, None) for attr in EXEC_OPTIONS}
+        preopts = self._exec_options
+        if preopts is None:
+            # As Celery: read once per task (bind() clears it), not at every call.
+            preopts = self._exec_options = {attr: getattr(self, attr, None) for attr in EXEC_OPTIONS}
         options = dict(preopts, **options)
         ignore_result = options.pop("ignore_result", None)
         if ignore_result is None:

@@ -342,6 +342,11 @@ class Channel(virtual.Channel):
             )
         return super().basic_publish(message, exchange, routing_key, **kwargs)
 
+    def _next_delivery_tag(self) -> str:
+        # kombu's is a uuid4 per published message; on this transport the tag
+        # is the row's, given when a consumer claims it (_decode).
+        return ""
+
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         """Insert on the caller's connection: it joins the caller's transaction."""
         self._insert([self._row_for(queue, message, timezone.now())])

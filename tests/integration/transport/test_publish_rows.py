@@ -52,7 +52,7 @@ def _rows(tag: str) -> list[tuple[Any, ...]]:
 
 def _payload(payload: str, tag: str) -> dict[str, Any]:
     message = json.loads(payload)
-    message["properties"].pop("delivery_tag")  # a new uuid per publish
+    message["properties"].pop("delivery_tag")  # given when a row is claimed
     return json.loads(json.dumps(message).replace(tag, "TAG"))
 
 
