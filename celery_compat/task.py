@@ -65,7 +65,7 @@ class Task:
 
     __trace__: Any = None
     _app: Celery | None = None
-    #: the publishing options taken from the task's attributes, read at its first call
+    #: the publishing options taken from the task's attributes at its first call, then kept
     _exec_options: dict[str, Any] | None = None
     name: str | None = None
     typing: bool | None = None
@@ -129,7 +129,6 @@ class Task:
                         f"    version 6.0. Use the task_routes setting instead.\n"
                     ), stacklevel=2)
         cls._app = app
-        cls._exec_options = None
         conf = app.conf
         for attr, setting in FROM_CONFIG:
             if getattr(cls, attr, None) is None:
@@ -231,7 +230,8 @@ class Task:
         shadow = shadow or self.shadow_name(args, kwargs, options)
         preopts = self._exec_options
         if preopts is None:
-            # As Celery: read once per task (bind() clears it), not at every call.
+            # As Celery: read at the first call and kept (an attribute set on
+            # the task later is not seen); ten getattr calls per publish before.
             preopts = self._exec_options = {attr: getattr(self, attr, None) for attr in EXEC_OPTIONS}
         options = dict(preopts, **options)
         ignore_result = options.pop("ignore_result", None)

@@ -71,13 +71,10 @@ class WorkerRegistry:
         from django.db import connections
 
         try:
-            with database_work():
-                self.beat()
+            self.beat()
             while not self._stop.wait(self.interval):
-                with database_work():
-                    self.beat()
-            with database_work():
-                self.beat(stopped=True)
+                self.beat()
+            self.beat(stopped=True)
         finally:
             with database_work():
                 for conn in connections.all(initialized_only=True):
@@ -102,19 +99,20 @@ class WorkerRegistry:
             "processed": sum(worker.state.total.values()),
             "active": json.dumps([] if stopped else _active_tasks(worker), default=str),
         }
-        try:
-            Worker.objects.bulk_create(
-                [Worker(hostname=worker.hostname, **values)],
-                update_conflicts=True,
-                unique_fields=["hostname"] if _has_conflict_target() else None,
-                update_fields=list(values),
-            )
-        except Exception as exc:
-            logger.warning("Could not write the worker row of %s: %r", worker.hostname, exc)
-            from django.db import connections
+        with database_work():  # a fork (prefork's fork server) waits for it
+            try:
+                Worker.objects.bulk_create(
+                    [Worker(hostname=worker.hostname, **values)],
+                    update_conflicts=True,
+                    unique_fields=["hostname"] if _has_conflict_target() else None,
+                    update_fields=list(values),
+                )
+            except Exception as exc:
+                logger.warning("Could not write the worker row of %s: %r", worker.hostname, exc)
+                from django.db import connections
 
-            for conn in connections.all(initialized_only=True):
-                conn.close_if_unusable_or_obsolete()
+                for conn in connections.all(initialized_only=True):
+                    conn.close_if_unusable_or_obsolete()
 
 
 def _has_conflict_target() -> bool:
