@@ -26,7 +26,7 @@ from django.db.models.functions import Now
 from django.db.models.sql.subqueries import InsertQuery
 from django.utils import timezone
 
-from . import states
+from . import nextstart, states
 
 if TYPE_CHECKING:
     from .result import GroupResult as GroupResultHandle
@@ -87,7 +87,8 @@ def _complete(model: type[models.Model], row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _upsert(model: type[models.Model], row: dict[str, Any], unique: str, update: list[str], using: str) -> None:
+def _upsert(model: type[models.Model], row: dict[str, Any], unique: str, update: list[str], using: str,
+            start: Any = None) -> None:
     """INSERT ``row``, or overwrite the ``update`` fields of the row with the same ``unique`` value.
 
     ``row`` maps attnames to values, as ``Model(**row)`` takes them; missing
@@ -104,6 +105,11 @@ def _upsert(model: type[models.Model], row: dict[str, Any], unique: str, update:
     Django's compiler builds the statement the first time for each model,
     database and set of columns; later calls reuse its SQL and prepare only
     the values, the compiler's way (``pre_save``, then ``get_db_prep_save``).
+
+    ``start``: a message's start ticket (:mod:`celery_compat.nextstart`) whose
+    UPDATE runs in the same statement on PostgreSQL, outside ``atomic()``;
+    whether it started the row is recorded there. Elsewhere it is ignored,
+    and the ticket is started on its own later.
     """
     connection = connections[using]
     key = (model, using, connection.settings_dict.get("ENGINE"), unique, tuple(update))
@@ -134,6 +140,16 @@ def _upsert(model: type[models.Model], row: dict[str, Any], unique: str, update:
         ((sql, params),) = query.get_compiler(using=using).as_sql()
         if plain:
             _UPSERT_SQL[key] = sql
+    if start is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # One statement, so one commit for both: a data-modifying WITH runs
+        # its UPDATE whatever the INSERT does, and the count says if it hit.
+        start_sql, start_params = start.statement()
+        upsert_sql = sql
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH started AS ({start_sql} RETURNING 1) {upsert_sql} RETURNING (SELECT count(*) FROM started)",
+                           [*start_params, *params])
+            nextstart.record(start, cursor.fetchone()[0] == 1)
+        return
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -247,7 +263,9 @@ class TaskResultManager(ExpiringManager, models.Manager.from_queryset(TaskResult
                 update.append(name)
         alias = using or router.db_for_write(self.model)
         if row["status"] == states.SUCCESS:
-            _upsert(self.model, row, "task_id", update, alias)
+            # In a prefork child, the next job's start mark may ride along.
+            start = nextstart.take(row["task_id"], alias) if nextstart._offer is not None else None
+            _upsert(self.model, row, "task_id", update, alias, start)
         else:
             self._store_unless_succeeded(row, update, alias)
 

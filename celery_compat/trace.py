@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from kombu.exceptions import EncodeError
 
-from . import signals, states
+from . import nextstart, signals, states
 from ._state import pop_current_task, push_current_task
 from .exceptions import Ignore, Reject, Retry
 from .tasklog import capture_task_log, log_lines_setting
@@ -177,7 +177,8 @@ def _on_success(task: Task, ctx: Any, retval: Any, store: bool) -> None:
     _apply_callbacks(task, ctx, retval)
     if store or (ctx.chord and not ctx.is_eager):
         # A chord header part counts even when its result is not stored.
-        task.backend_for_results.mark_as_done(ctx.id, retval, request=ctx, store_result=store)
+        with nextstart.final_store(ctx.id):
+            task.backend_for_results.mark_as_done(ctx.id, retval, request=ctx, store_result=store)
     _safe(task.on_success, retval, ctx.id, ctx.args, ctx.kwargs)
     signals.task_success.send(sender=task, result=retval)
 

@@ -156,12 +156,31 @@ class StartTicket:
 
     def start(self) -> bool:
         """Mark the row started; False if ``token`` no longer holds its lease (do not run it)."""
+        sql, params = self.statement()
+        return _execute(self.database, sql, params, f"start id={self.row_id}") == 1
+
+    def statement(self) -> tuple[str, list[Any]]:
+        """The UPDATE :meth:`start` runs, to run on its own or inside another statement (one row or none)."""
+        table = connections[self.database].ops.quote_name(Message._meta.db_table)
+        return (
+            f"UPDATE {table} SET status = %s, lease_owner = %s WHERE id = %s AND lease_owner = %s AND status = %s",
+            [int(RUNNING), self.owner, self.row_id, self.token, int(LEASED)],
+        )
+
+    def unstart(self) -> bool:
+        """Undo a start whose task is known not to have run: the row is leased to ``token`` again, unstarted.
+
+        For the next job of a prefork child that died: its start was made
+        with the result of the job before (:mod:`celery_compat.nextstart`),
+        but the child runs it only after it answered for that one, and it
+        never did. False if the row was not started for this ticket.
+        """
         table = connections[self.database].ops.quote_name(Message._meta.db_table)
         return _execute(
             self.database,
             f"UPDATE {table} SET status = %s, lease_owner = %s WHERE id = %s AND lease_owner = %s AND status = %s",
-            [int(RUNNING), self.owner, self.row_id, self.token, int(LEASED)],
-            f"start id={self.row_id}",
+            [int(LEASED), self.token, self.row_id, self.owner, int(RUNNING)],
+            f"unstart id={self.row_id}",
         ) == 1
 
     def withdraw(self, requeue: bool) -> bool:

@@ -17,7 +17,7 @@ import signal
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from .. import signals
+from .. import nextstart, signals
 from ..exceptions import SoftTimeLimitExceeded
 from .execution import Job, execute, task_connections
 
@@ -92,6 +92,9 @@ def _start(job: Job) -> str | None:
     """
     if job.start is None:
         return None
+    rode = nextstart.outcome(job.start)
+    if rode is not None:  # made with the result of the job before
+        return None if rode else ""
     from django.db import DatabaseError, connections
 
     try:
@@ -148,6 +151,18 @@ def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
         while inbox:
             conn.send(("returned", inbox.popleft().number, None, False))
 
+    def next_start() -> Any:
+        """The next job's start ticket, to make with the running task's result (:mod:`...nextstart`); or None."""
+        if not take_all() or stopping or not inbox:
+            return None
+        job = inbox[0]
+        # Not for a job this child will not run: revoked meanwhile, or
+        # after its last task (--max-tasks-per-child; with a memory limit
+        # the last task is known only once it ended).
+        if job.number in cancelled or max_memory_kib or (max_tasks and done + 1 >= max_tasks):
+            return None
+        return job.start
+
     try:
         while True:
             if not inbox and not stopping:
@@ -158,22 +173,26 @@ def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
             # A stop or a cancel sent meanwhile is seen before the next job starts.
             if not take_all():
                 return 0
-            if stopping:
-                give_back()
-                return 0
-            if not inbox:
-                continue
-            job = inbox.popleft()
-            if job.number in cancelled:
-                cancelled.discard(job.number)
-                conn.send(("cancelled", job.number, None, False))
-                continue
+            if inbox and nextstart.rode(inbox[0].start):
+                job = inbox.popleft()  # started already: run whatever came meanwhile
+            else:
+                if stopping:
+                    give_back()
+                    return 0
+                if not inbox:
+                    continue
+                job = inbox.popleft()
+                if job.number in cancelled:
+                    cancelled.discard(job.number)
+                    conn.send(("cancelled", job.number, None, False))
+                    continue
             with task_connections():
                 refused = _start(job)
                 if refused is None:
                     _running_job = job
                     try:
-                        outcome = execute(app, job)
+                        with nextstart.offered(job.task_id, next_start):
+                            outcome = execute(app, job)
                     finally:
                         _running_job = None
             cancelled.difference_update([n for n in cancelled if n < job.number])  # too late for those

@@ -336,6 +336,17 @@ class PreforkPool(BasePool):
         elif kind == "cancelled":
             self._settlements.run(self.handler.on_cancelled, request)
 
+    def _settle_unanswered(self, request: Request, job: Job | None) -> None:
+        """A dead child's next job, which it never ran: its row goes back to the queue.
+
+        The child may have made its start mark already, with the result of
+        the job before (:mod:`celery_compat.nextstart`); it runs the job only
+        after answering for that one, which it did not: the start is undone.
+        """
+        if job is not None and job.start is not None:
+            job.start.unstart()
+        self.handler.on_returned(request)
+
     def _next_deadline(self) -> float:
         now = time.monotonic()
         timeout = SUPERVISOR_TICK
@@ -353,14 +364,13 @@ class PreforkPool(BasePool):
         with self._lock:
             self._children.pop(child.pid, None)
             request, job, timed_out = child.request, child.job, child.timed_out
-            queued, child.queued, child.queued_job = child.queued, None, None
+            queued, queued_job, child.queued, child.queued_job = child.queued, child.queued_job, None, None
             closing = self._closing
         child.conn.close()
         if queued is not None:
-            # Never started: the child died before answering for the job it
-            # ran (read above), or retired before reading this one. Its
-            # ticket's row goes back to the queue.
-            self._settlements.run(self.handler.on_returned, queued)
+            # Not answered for: the child died before answering for the job
+            # it ran (read above), or retired before reading this one.
+            self._settlements.run(self._settle_unanswered, queued, queued_job)
         if request is not None and job is not None and job.start is not None:
             _start_for_dead_child(job)
         if request is not None and job is not None:

@@ -14,7 +14,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from django.db import connection
+
 from celery_compat import Celery, signals, states
+from celery_compat.models import TaskResult
 from celery_compat.testing import start_worker
 from celery_compat.worker import WorkController, nodename
 from kombu_transport_django.models import Message
@@ -120,6 +123,33 @@ def test_start_worker_with_the_prefork_pool(app: Celery) -> None:
         pids = {pid.delay().get(timeout=10) for _ in range(4)}
         children = set(worker.pool.processes)
     assert pids <= children and os.getpid() not in pids
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the start rides on the result write on PostgreSQL only")
+def test_a_busy_prefork_child_starts_its_next_job_in_the_statement_storing_the_result_before_it(app: Celery) -> None:
+    """One commit for both (celery_compat.nextstart): the rows share the id of the transaction that wrote them."""
+    from tests.worker.proj.tasks import running_rows_xmin, sleep_for
+
+    with start_worker(app, pool="prefork", concurrency=1, perform_ping_check=False):
+        first = sleep_for.delay(0.5)  # the second waits in the busy child's pipe meanwhile
+        second = running_rows_xmin.delay()
+        assert first.get(timeout=10) == 0.5
+        xmins = second.get(timeout=10)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT xmin::text::bigint FROM {TaskResult._meta.db_table} WHERE task_id = %s", [first.id])
+        (first_result,) = cursor.fetchone()
+    assert first_result in xmins
+
+
+def test_the_next_job_of_a_child_that_died_after_storing_a_result_runs_again(app: Celery) -> None:
+    """The next job's start mark made with that result (PostgreSQL) is undone: the job never ran."""
+    from tests.worker.proj.tasks import exit_after_success
+
+    with start_worker(app, pool="prefork", concurrency=1, perform_ping_check=False):
+        first = exit_after_success.delay(0.5)  # the second waits in the busy child's pipe meanwhile
+        second = add.delay(1, 2)
+        assert second.get(timeout=20) == 3
+        assert first.get(timeout=10) == 0.5  # stored before the child died: kept
 
 
 @pytest.mark.slow

@@ -188,3 +188,28 @@ def late_mark(path: str, value: Any) -> Any:
     """acks_late: appends ``value`` to ``path`` and returns it."""
     _append(path, str(value))
     return value
+
+
+@shared_task
+def running_rows_xmin() -> list[int]:
+    """PostgreSQL: the ids of the transactions that last wrote the running message rows (``xmin``)."""
+    from django.db import connection
+
+    from kombu_transport_django.models import Message
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT xmin::text::bigint FROM {Message._meta.db_table} WHERE status = %s",
+                       [int(Message.Status.RUNNING)])
+        return [xmin for (xmin,) in cursor.fetchall()]
+
+
+class _ExitAfterSuccess(Task):
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        os._exit(1)  # the child dies after storing the result, before answering for it
+
+
+@shared_task(base=_ExitAfterSuccess)
+def exit_after_success(seconds: float) -> float:
+    """Sleeps, returns ``seconds``, and its process exits right after the result is stored."""
+    time.sleep(seconds)
+    return seconds
