@@ -49,6 +49,26 @@ SUPERVISOR_TICK = 1.0
 EXIT_TIMEOUT = 10.0
 
 
+def _import_for_children(app: Celery) -> None:
+    """Import, before the fork server is forked, the modules every child imports for its first task.
+
+    Imported in each child, they were a copy per child, and the new objects
+    landed on pages the child shared with the fork server, copying those
+    too: about 2 MiB of PSS per child (``python -m bench.memory_split``;
+    docs/benchmarks.md). The result backend's class is only looked up: no
+    instance, so no connection is made here.
+    """
+    from kombu_transport_django import leases, notify  # noqa: F401
+
+    from .. import result  # noqa: F401
+    from ..backends import by_name
+
+    try:
+        by_name(app.conf.result_backend)
+    except Exception:  # noqa: BLE001 - a bad setting is reported where the backend is made, as before
+        pass
+
+
 class _Child:
     __slots__ = ("pid", "conn", "index", "request", "job", "started", "hard", "soft",
                  "soft_sent", "timed_out", "retiring", "reserved", "eof", "unreachable", "queued",
@@ -125,6 +145,7 @@ class PreforkPool(BasePool):
     # -- children ----------------------------------------------------------
 
     def start(self) -> None:
+        _import_for_children(self.app)
         self.server.start()
         for index in range(self.concurrency):
             self._spawn(index)
