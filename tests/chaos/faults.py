@@ -12,6 +12,10 @@ the transport's ``StartTicket.start``:
 - ``kill-after-ack``: for task ids starting with ``kill``, SIGKILL the
   worker's main process and then the child, right after the child made the
   early ack and before the task ran;
+- ``kill-after-ride``: for task ids starting with ``kill``, SIGKILL the
+  worker's main process and then the child, right after the child marked
+  the task started in the statement that stored the result of the task
+  before it (:mod:`celery_compat.nextstart`, PostgreSQL), before it ran;
 - ``give-back-before-start``: for task ids starting with ``give-back``, give
   every lease of the consumer's channel back (what the consumer's close does
   when its connection drops) just before ``on_start``, once per id: the
@@ -24,7 +28,7 @@ import os
 import signal
 from typing import Any
 
-FAULTS = ("kill-after-accept", "kill-after-ack", "give-back-before-start")
+FAULTS = ("kill-after-accept", "kill-after-ack", "kill-after-ride", "give-back-before-start")
 
 
 def install(fault: str) -> None:
@@ -66,5 +70,17 @@ def install(fault: str) -> None:
                 return started
 
             StartTicket.start = start  # type: ignore[method-assign]
+        if fault == "kill-after-ride":
+            from celery_compat import nextstart
+
+            worker_pid, record = os.getpid(), nextstart.record
+
+            def record_then_kill(ticket: Any, started: bool) -> None:
+                record(ticket, started)
+                if started and Message.objects.filter(id=ticket.row_id, task_id__startswith="kill").exists():
+                    os.kill(worker_pid, signal.SIGKILL)
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            nextstart.record = record_then_kill  # type: ignore[assignment]
 
     signals.worker_init.connect(patch, weak=False)

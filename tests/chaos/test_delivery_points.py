@@ -21,6 +21,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from celery_compat.models import TaskResult
 from kombu_transport_django.models import Message
@@ -79,6 +80,35 @@ def test_worker_killed_between_early_ack_and_child(
     assert "Worker exited prematurely" in stored["exc_message"][0]
     dead = Message.objects.dead().get(task_id=ids[0])
     assert "WorkerLostError" in dead.dead_reason
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the start rides on the result write on PostgreSQL only")
+def test_worker_killed_after_its_next_start_rode_on_a_result(chaos_worker: StartWorker, tmp_path: Path) -> None:
+    """The mark made with the result before (nextstart.py), the worker killed before the task ran: recorded as lost."""
+    ledger = tmp_path / "ledger"
+    first, ids = task_ids("ride", 0, 1), task_ids("kill", 0, 1)
+    victim = chaos_worker("-P", "prefork", "-c", "1", CHAOS_FAULT="kill-after-ride")
+    # The first runs long enough for the second to wait in the child's pipe.
+    publish("chaos.record", ledger, first, seconds=0.5)
+    publish("chaos.record", ledger, ids)
+    assert victim.proc.wait(timeout=SETTLE_TIMEOUT) == -signal.SIGKILL, victim.output()[-3000:]
+    # The statement that stored the first's result made the second's mark.
+    assert TaskResult.objects.get(task_id=first[0]).status == "SUCCESS"
+    assert Message.objects.get(task_id=ids[0]).status == Message.Status.RUNNING
+    survivor = chaos_worker("-P", "prefork", "-c", "1")
+    wait_until(
+        "the FAILURE stored",
+        lambda: TaskResult.objects.filter(task_id=ids[0], status="FAILURE").exists(),
+        SETTLE_TIMEOUT,
+        procs=[survivor.proc],
+        log=survivor.log,
+    )
+    acc = account("worker SIGKILLed after its next start rode on a result", first + ids, ledger)
+    # the first ran once; the second never, and failed with WorkerLostError
+    assert (acc.ran, acc.duplicated, acc.lost, acc.failed_with_reason) == (1, 0, 0, 1), acc
+    stored = json.loads(TaskResult.objects.get(task_id=ids[0]).result)
+    assert stored["exc_type"] == "WorkerLostError", stored
+    assert "WorkerLostError" in Message.objects.dead().get(task_id=ids[0]).dead_reason
 
 
 @pytest.mark.parametrize(
