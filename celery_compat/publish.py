@@ -94,6 +94,11 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
     producer = producer or app.producer()
     _refuse_unstorable_names(producer, queue, exchange, routing_key)
     declare = _not_yet_declared(producer, declare)
+    if retry and getattr(getattr(producer, "channel", None), "_buffer", None) is not None:
+        # Inside a group's or publish_batch()'s buffered block on django://
+        # the message is only appended to a list, inserted at the block's
+        # end: kombu's retry wrapper (built per call) has nothing to retry.
+        retry = False
     # As Celery's send_task: a broker that cannot be reached (retries used
     # up, or retry=False) raises kombu.exceptions.OperationalError, what
     # Celery users catch (Task.OperationalError), not the driver's error.
