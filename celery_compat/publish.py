@@ -94,7 +94,7 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
     producer = producer or app.producer()
     _refuse_unstorable_names(producer, queue, exchange, routing_key)
     declare = _not_yet_declared(producer, declare)
-    if retry and getattr(getattr(producer, "channel", None), "_buffer", None) is not None:
+    if retry and getattr(getattr(producer, "channel", None), "buffering", False):
         # Inside a group's or publish_batch()'s buffered block on django://
         # the message is only appended to a list, inserted at the block's
         # end: kombu's retry wrapper (built per call) has nothing to retry.

@@ -161,10 +161,14 @@ class StartTicket:
 
     def statement(self) -> tuple[str, list[Any]]:
         """The UPDATE :meth:`start` runs, to run on its own or inside another statement (one row or none)."""
+        return self._move((LEASED, self.token), (RUNNING, self.owner))
+
+    def _move(self, old: tuple[Any, str], new: tuple[Any, str]) -> tuple[str, list[Any]]:
+        """The UPDATE of the row from ``(status, lease_owner)`` ``old`` to ``new``."""
         table = connections[self.database].ops.quote_name(Message._meta.db_table)
         return (
             f"UPDATE {table} SET status = %s, lease_owner = %s WHERE id = %s AND lease_owner = %s AND status = %s",
-            [int(RUNNING), self.owner, self.row_id, self.token, int(LEASED)],
+            [int(new[0]), new[1], self.row_id, old[1], int(old[0])],
         )
 
     def unstart(self) -> bool:
@@ -175,13 +179,8 @@ class StartTicket:
         but the child runs it only after it answered for that one, and it
         never did. False if the row was not started for this ticket.
         """
-        table = connections[self.database].ops.quote_name(Message._meta.db_table)
-        return _execute(
-            self.database,
-            f"UPDATE {table} SET status = %s, lease_owner = %s WHERE id = %s AND lease_owner = %s AND status = %s",
-            [int(LEASED), self.token, self.row_id, self.owner, int(RUNNING)],
-            f"unstart id={self.row_id}",
-        ) == 1
+        sql, params = self._move((RUNNING, self.owner), (LEASED, self.token))
+        return _execute(self.database, sql, params, f"unstart id={self.row_id}") == 1
 
     def withdraw(self, requeue: bool) -> bool:
         """Take the ticket back before anyone started it; False if it was started or its lease is gone.

@@ -365,6 +365,11 @@ class Channel(virtual.Channel):
             self._drop_broken_connection()
             raise
 
+    @property
+    def buffering(self) -> bool:
+        """Whether this channel is inside :meth:`buffered_publish`: a publish only collects its row."""
+        return self._buffer is not None
+
     @contextmanager
     def buffered_publish(self) -> Iterator[None]:
         """Publish the messages sent inside the block as multi-row INSERTs at its end.
