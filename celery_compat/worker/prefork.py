@@ -4,11 +4,11 @@ Children are forked by a fork server (:mod:`.forkserver`), a clean
 single-threaded copy of the worker made when the pool starts, and each talks
 to the worker over one pipe: the worker sends a :class:`~.execution.Job` to
 an idle child, and the child answers with an :class:`~.execution.Outcome`.
-A busy child may also be sent its next job (:meth:`PreforkPool._can_queue`),
-which it starts as soon as the current one ends, without waiting for the
-worker to read the answer and send another: in a drain of short tasks those
-two process wake-ups were a quarter of a child's time. Until it starts, that
-job stays reserved, not active: a revoke cancels it (the child answers
+A busy child may also be sent its next jobs, up to :data:`QUEUE_DEPTH`
+(:meth:`PreforkPool._can_queue`), which it starts as soon as the current one
+ends, without waiting for the worker to read the answer and send another: in
+a drain of short tasks those two process wake-ups were a quarter of a child's
+time. Until it starts, such a job stays reserved, not active: a revoke cancels it (the child answers
 "cancelled"), and a child that retires, stops or dies gives it back. A supervisor thread in the worker reads the
 answers, enforces time limits (soft: ``SIGUSR1``, which raises
 ``SoftTimeLimitExceeded`` in the task; hard: ``SIGKILL``), hears from the
@@ -47,6 +47,12 @@ logger = logging.getLogger("celery.worker.pool")
 SUPERVISOR_TICK = 1.0
 #: how long a warm stop waits for children to report their exit
 EXIT_TIMEOUT = 10.0
+#: most jobs sent to a busy child ahead of the one it runs. Two, not one: with
+#: one, the worker sends the next only after reading the answer for the job
+#: before, which in a drain of short tasks came after the running task's
+#: result was stored about half the time, so that result could not carry the
+#: next start mark (celery_compat.nextstart) and the child made it alone.
+QUEUE_DEPTH = 2
 
 
 def _import_for_children(app: Celery) -> None:
@@ -71,8 +77,7 @@ def _import_for_children(app: Celery) -> None:
 
 class _Child:
     __slots__ = ("pid", "conn", "index", "request", "job", "started", "hard", "soft",
-                 "soft_sent", "timed_out", "retiring", "reserved", "eof", "unreachable", "queued",
-                 "queued_job")
+                 "soft_sent", "timed_out", "retiring", "reserved", "eof", "unreachable", "queue")
 
     def __init__(self, pid: int, conn: Connection, index: int) -> None:
         self.pid = pid
@@ -93,9 +98,8 @@ class _Child:
         #: a send to it failed: it exited (or is exiting) and reads nothing more,
         #: although the supervisor may not have read its last answers yet
         self.unreachable = False
-        #: sent to start when the current one ends (see :meth:`PreforkPool._can_queue`)
-        self.queued: Request | None = None
-        self.queued_job: Job | None = None
+        #: sent to start, in order, when the current one ends (see :meth:`PreforkPool._can_queue`)
+        self.queue: collections.deque[tuple[Request, Job]] = collections.deque()
 
     @property
     def usable(self) -> bool:
@@ -192,7 +196,8 @@ class PreforkPool(BasePool):
                     return
                 child = next((c for c in self._children.values() if c.idle), None)
                 if child is None and self._can_queue(self._pending[0]):
-                    child = next((c for c in self._children.values() if self._can_take_next(c)), None)
+                    child = min((c for c in self._children.values() if self._can_take_next(c)),
+                                key=lambda c: len(c.queue), default=None)
                 if child is None:
                     return
                 request = self._pending.popleft()
@@ -226,7 +231,7 @@ class PreforkPool(BasePool):
                 soft or getattr(task, "soft_time_limit", None) or self.soft_time_limit)
 
     def _can_queue(self, request: Request) -> bool:
-        """Whether ``request`` may wait in a busy child's pipe as its next job.
+        """Whether ``request`` may wait in a busy child's pipe, to start after the jobs before it.
 
         Only one whose early ack is a start ticket: if the child dies, the
         ticket's row tells whether it had started (then it is lost, as a
@@ -238,13 +243,14 @@ class PreforkPool(BasePool):
                 and self._limits(request) == (None, None))
 
     def _can_take_next(self, child: _Child) -> bool:
-        return (child.request is not None and child.queued is None and child.hard is None
+        return (child.request is not None and len(child.queue) < QUEUE_DEPTH and child.hard is None
                 and child.soft is None and child.usable)
 
     def _send(self, child: _Child, request: Request) -> None:
         job = self.make_job(request)
+        queued = (request, job)
         if child.request is not None:
-            child.queued, child.queued_job = request, job
+            child.queue.append(queued)
         else:
             self._begin(child, request, job)
         try:
@@ -258,8 +264,8 @@ class PreforkPool(BasePool):
             # forever (a retiring child that exited between its "done" and
             # this send).
             child.unreachable = True
-            if child.queued is request:
-                child.queued = child.queued_job = None
+            if any(entry is queued for entry in child.queue):
+                child.queue.remove(queued)
             else:
                 child.request = child.job = None
             self._pending.appendleft(request)
@@ -328,24 +334,27 @@ class PreforkPool(BasePool):
         kind, number, outcome, retire = message
         with self._lock:
             if kind in ("returned", "cancelled"):
-                # Its next job, never started: the child retired or stopped, or a revoke.
+                # A job sent ahead, never started: the child retired or stopped, or a revoke.
                 request = None
-                if child.queued_job is not None and child.queued_job.number == number:
-                    request, child.queued, child.queued_job = child.queued, None, None
+                queued = next((q for q in child.queue if q[1].number == number), None)
+                if queued is not None:
+                    child.queue.remove(queued)
+                    request = queued[0]
                 elif child.job is not None and child.job.number == number:
                     # Taken for started when the job before it ended: it was not.
                     request, child.request, child.job = child.request, None, None
+                    if kind == "cancelled":
+                        self._begin_next(child)  # the child goes on to the job after it
             else:
                 request = child.request
                 child.request = child.job = None
                 child.retiring = bool(retire)
-                if child.queued is not None and child.queued_job is not None and not retire:
+                if not retire:
                     # The child has gone on to its next job already. One
-                    # that retires does not: it answers "returned" for a job
-                    # it read before exiting; one sent after its last read
-                    # is given back when it exits (_on_child_exit).
-                    self._begin(child, child.queued, child.queued_job)
-                    child.queued = child.queued_job = None
+                    # that retires does not: it answers "returned" for the
+                    # jobs it read before exiting; those sent after its last
+                    # read are given back when it exits (_on_child_exit).
+                    self._begin_next(child)
         if request is None:
             return
         if kind == "done":
@@ -357,14 +366,20 @@ class PreforkPool(BasePool):
         elif kind == "cancelled":
             self._settlements.run(self.handler.on_cancelled, request)
 
-    def _settle_unanswered(self, request: Request, job: Job | None) -> None:
-        """A dead child's next job, which it never ran: its row goes back to the queue.
+    def _begin_next(self, child: _Child) -> None:
+        """The first job sent ahead to ``child``, if any, runs there now; under the lock."""
+        if child.queue:
+            self._begin(child, *child.queue.popleft())
+
+    def _settle_unanswered(self, request: Request, job: Job) -> None:
+        """A job sent ahead to a dead child, which never ran it: its row goes back to the queue.
 
         The child may have made its start mark already, with the result of
-        the job before (:mod:`celery_compat.nextstart`); it runs the job only
-        after answering for that one, which it did not: the start is undone.
+        the job before (:mod:`celery_compat.nextstart`); it runs a job only
+        after answering for the one before, which it did not: the start is
+        undone (for a job further back the UPDATE finds no started row).
         """
-        if job is not None and job.start is not None:
+        if job.start is not None:
             job.start.unstart()
         self.handler.on_returned(request)
 
@@ -385,13 +400,14 @@ class PreforkPool(BasePool):
         with self._lock:
             self._children.pop(child.pid, None)
             request, job, timed_out = child.request, child.job, child.timed_out
-            queued, queued_job, child.queued, child.queued_job = child.queued, child.queued_job, None, None
+            queued = list(child.queue)
+            child.queue.clear()
             closing = self._closing
         child.conn.close()
-        if queued is not None:
+        for request_ahead, job_ahead in queued:
             # Not answered for: the child died before answering for the job
-            # it ran (read above), or retired before reading this one.
-            self._settlements.run(self._settle_unanswered, queued, queued_job)
+            # it ran (read above), or retired before reading these.
+            self._settlements.run(self._settle_unanswered, request_ahead, job_ahead)
         if request is not None and job is not None and job.start is not None:
             _start_for_dead_child(job)
         if request is not None and job is not None:
@@ -431,11 +447,13 @@ class PreforkPool(BasePool):
         """Tell children holding one of ``task_ids`` as their next job not to start it."""
         with self._lock:
             for child in self._children.values():
-                if child.queued is not None and child.queued.id in task_ids and child.queued_job is not None:
+                for request, job in child.queue:
+                    if request.id not in task_ids:
+                        continue
                     try:
-                        child.conn.send(("cancel", child.queued_job.number))
+                        child.conn.send(("cancel", job.number))
                     except (OSError, ValueError):
-                        pass  # it exited: its next job is given back (_on_child_exit)
+                        break  # it exited: its jobs sent ahead are given back (_on_child_exit)
 
     def terminate_job(self, request: Request, signum: int) -> None:
         with self._lock:
@@ -452,8 +470,8 @@ class PreforkPool(BasePool):
             self._closing = True
             self._pending.clear()  # unacked: given back when the connection closes
             for child in self._children.values():
-                if child.queued is not None:
-                    # It gives its next job back unstarted, and exits once the current one ends.
+                if child.queue:
+                    # It gives its jobs sent ahead back unstarted, and exits once the current one ends.
                     try:
                         child.conn.send(None)
                     except (OSError, ValueError):
@@ -477,7 +495,7 @@ class PreforkPool(BasePool):
             self._pending.clear()
             for child in self._children.values():
                 child.request = child.job = None  # abandoned, not "lost"
-                child.queued = child.queued_job = None
+                child.queue.clear()
                 _kill(child.pid, signal.SIGKILL)
         self._join()
 
