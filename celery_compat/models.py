@@ -264,7 +264,6 @@ class TaskResultManager(ExpiringManager, models.Manager.from_queryset(TaskResult
         alias = using or router.db_for_write(self.model)
         if row["status"] == states.SUCCESS:
             # In a prefork child, the next job's start mark may ride along.
-            # In a prefork child, the next job's start mark may ride along.
             _upsert(self.model, row, "task_id", update, alias, nextstart.take(row["task_id"], alias))
         else:
             self._store_unless_succeeded(row, update, alias)
