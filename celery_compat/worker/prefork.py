@@ -8,9 +8,10 @@ A busy child may also be sent its next jobs, up to :data:`QUEUE_DEPTH`
 (:meth:`PreforkPool._can_queue`), which it starts as soon as the current one
 ends, without waiting for the worker to read the answer and send another: in
 a drain of short tasks those two process wake-ups were a quarter of a child's
-time. Until it starts, such a job stays reserved, not active: a revoke cancels it (the child answers
-"cancelled"), and a child that retires, stops or dies gives it back. A supervisor thread in the worker reads the
-answers, enforces time limits (soft: ``SIGUSR1``, which raises
+time. Until it starts, such a job stays reserved, not active: a revoke
+cancels it (the child answers "cancelled"), and a child that retires, stops
+or dies gives it back. A supervisor thread in the worker reads the answers,
+enforces time limits (soft: ``SIGUSR1``, which raises
 ``SoftTimeLimitExceeded`` in the task; hard: ``SIGKILL``), hears from the
 fork server which children exited and how, reports their tasks as lost, and
 asks for replacements. Acks stay in the worker, which owns the connection.
@@ -444,7 +445,7 @@ class PreforkPool(BasePool):
     # -- control -------------------------------------------------------------
 
     def cancel(self, task_ids: set[str]) -> None:
-        """Tell children holding one of ``task_ids`` as their next job not to start it."""
+        """Tell children holding one of ``task_ids`` among their jobs sent ahead not to start it."""
         with self._lock:
             for child in self._children.values():
                 for request, job in child.queue:
