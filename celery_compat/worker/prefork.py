@@ -249,9 +249,9 @@ class PreforkPool(BasePool):
 
     def _send(self, child: _Child, request: Request) -> None:
         job = self.make_job(request)
-        queued = (request, job)
-        if child.request is not None:
-            child.queue.append(queued)
+        ahead = child.request is not None  # under the lock: still so if the send fails
+        if ahead:
+            child.queue.append((request, job))
         else:
             self._begin(child, request, job)
         try:
@@ -265,8 +265,8 @@ class PreforkPool(BasePool):
             # forever (a retiring child that exited between its "done" and
             # this send).
             child.unreachable = True
-            if any(entry is queued for entry in child.queue):
-                child.queue.remove(queued)
+            if ahead:
+                child.queue.pop()  # the entry appended above
             else:
                 child.request = child.job = None
             self._pending.appendleft(request)
