@@ -154,6 +154,11 @@ class StartTicket:
     token: str
     owner: str
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to a prefork child with every job: a plain tuple, where a
+        # frozen slotted dataclass's own pickling calls dataclasses.fields().
+        return (StartTicket, (self.database, self.row_id, self.token, self.owner))
+
     def start(self) -> bool:
         """Mark the row started; False if ``token`` no longer holds its lease (do not run it)."""
         sql, params = self.statement()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import nextstart, signals
 from ..exceptions import SoftTimeLimitExceeded
 from .execution import Job, execute, task_connections
+from .fdpoll import PollSet
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -128,6 +129,7 @@ def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
     inbox: collections.deque[Job] = collections.deque()  # sent, not started
     cancelled: set[int] = set()
     stopping = False
+    pipe = PollSet([conn.fileno()])
 
     def take(message: Any) -> None:
         nonlocal stopping
@@ -141,7 +143,7 @@ def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
     def take_all() -> bool:
         """Read whatever was sent meanwhile; False once the worker closed the pipe."""
         try:
-            while conn.poll(0):
+            while pipe.ready(0):
                 take(conn.recv())
         except EOFError:
             return False
@@ -166,7 +168,7 @@ def child_main(app: Celery, max_tasks: int | None, max_memory_kib: int | None,
     try:
         while True:
             if not inbox and not stopping:
-                if not conn.poll(PARENT_CHECK_SECONDS):
+                if not pipe.ready(PARENT_CHECK_SECONDS):
                     if os.getppid() != parent:
                         return 1  # the fork server (so the worker) died: nobody takes results
                     continue

@@ -38,6 +38,11 @@ class Outcome:
     #: for REJECTED: whether ``Reject(requeue=True)`` asked for redelivery
     requeue: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled for every task a child runs: a plain tuple. A frozen
+        # slotted dataclass's own pickling calls dataclasses.fields() each time.
+        return (Outcome, (self.state, self.runtime, self.requeue))
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -52,6 +57,11 @@ class Job:
     request_dict: dict[str, Any]
     #: the transport's start ticket: ``start()`` before running, and run only if True
     start: Any = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to a child for every task: see Outcome.__reduce__.
+        return (Job, (self.number, self.task_name, self.task_id, self.display_name, self.args, self.kwargs,
+                      self.request_dict, self.start))
 
 
 #: a reused connection idle for this long is checked (``is_usable()``) before a

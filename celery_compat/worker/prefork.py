@@ -26,13 +26,14 @@ import os
 import signal
 import threading
 import time
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..exceptions import TimeLimitExceeded, WorkerLostError
 from .child import SOFT_TIMEOUT_SIGNAL, child_main, forget_parent_connections
 from .execution import Job, close_old_connections
+from .fdpoll import PollSet
 from .forkserver import ForkServer, human_status
 from .pools import BasePool
 from .settle import Settlements
@@ -292,21 +293,24 @@ class PreforkPool(BasePool):
     def _supervise(self) -> None:
         from django.db import connections
 
+        server = self.server.fileno()
+        pipes = PollSet()
         try:
             while True:
                 with self._lock:
                     if self._closing and not self._children:
                         return
-                    by_conn = {c.conn: c for c in self._children.values() if not c.eof}
+                    by_fd = {c.conn.fileno(): c for c in self._children.values() if not c.eof}
                     timeout = self._next_deadline()
                 retry_in = self._settlements.next_delay()
                 if retry_in is not None:
                     timeout = min(timeout, retry_in)
-                ready = wait([*by_conn, self._wake_r, self.server.fileno()], timeout)
-                for obj in ready:
-                    if obj in by_conn:
-                        self._read_child(by_conn[obj])  # type: ignore[index]
-                if self.server.fileno() in ready:
+                pipes.watch([*by_fd, self._wake_r, server])
+                ready = pipes.ready(timeout)
+                for fd in ready:
+                    if fd in by_fd:
+                        self._read_child(by_fd[fd])
+                if server in ready:
                     self._on_server_message()
                 if self._wake_r in ready:
                     try:
