@@ -89,3 +89,23 @@ def test_u1_custom_state_precedence(impl):
                 ["PENDING", "RECEIVED", "REJECTED", "RETRY", "STARTED"], ["FAILURE", "RETRY", "REVOKED"],
                 ["FAILURE", "REVOKED"], ["FAILURE", "PENDING", "RECEIVED", "RETRY", "REVOKED", "STARTED", "SUCCESS"]])
 
+
+
+def test_wrong_call_arguments_raise_at_the_call_as_the_function_would(impl):
+    # Celery checks a call's arguments against the task function's signature
+    # (``typing``, on by default) before publishing: the function's own
+    # TypeError, named after it. A bound task's ``self`` is not counted.
+    t = impl.t
+    impl.check(
+        [raises(t.add.delay, 1), raises(t.add.delay, 1, 2, 3), raises(t.add.delay, 1, 2, z=3),
+         raises(t.add.delay, 1, x=2), raises(t.add.apply_async, (1,)), raises(t.flaky.delay),
+         raises(t.flaky.delay, 1, 2), raises(t.boom.s(1).delay)],
+        [("raised", ("TypeError", ("add() missing 1 required positional argument: 'y'",))),
+         ("raised", ("TypeError", ("add() takes 2 positional arguments but 3 were given",))),
+         ("raised", ("TypeError", ("add() got an unexpected keyword argument 'z'",))),
+         ("raised", ("TypeError", ("add() got multiple values for argument 'x'",))),
+         ("raised", ("TypeError", ("add() missing 1 required positional argument: 'y'",))),
+         ("raised", ("TypeError", ("flaky() missing 1 required positional argument: 'key'",))),
+         ("raised", ("TypeError", ("flaky() takes 2 positional arguments but 3 were given",))),
+         ("raised", ("TypeError", ("boom() takes 0 positional arguments but 1 was given",)))],
+    )
