@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from .forking import database_work
 from .models import Binding, Consumer, Message, Queue
+from .pickling import pickled_as_tuple
 from .signals import LostRun, running_lost
 
 if TYPE_CHECKING:
@@ -138,6 +139,7 @@ def start(options: TransportOptions, row_id: int, token: str) -> bool:
     return started
 
 
+@pickled_as_tuple
 @dataclass(frozen=True, slots=True)
 class StartTicket:
     """A :func:`start` to run in another process: a prefork child, just before the task.
@@ -153,11 +155,6 @@ class StartTicket:
     row_id: int
     token: str
     owner: str
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Sent to a prefork child with every job: a plain tuple, where a
-        # frozen slotted dataclass's own pickling calls dataclasses.fields().
-        return (StartTicket, (self.database, self.row_id, self.token, self.owner))
 
     def start(self) -> bool:
         """Mark the row started; False if ``token`` no longer holds its lease (do not run it)."""

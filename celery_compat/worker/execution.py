@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
+from kombu_transport_django.pickling import pickled_as_tuple
+
 from .. import signals, states
 from ..exceptions import Reject
 from ..protocol import saferepr
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("celery.app.trace")
 
 
+@pickled_as_tuple
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How a task run ended, as the pool reports it to the consumer side."""
@@ -38,12 +41,8 @@ class Outcome:
     #: for REJECTED: whether ``Reject(requeue=True)`` asked for redelivery
     requeue: bool = False
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled for every task a child runs: a plain tuple. A frozen
-        # slotted dataclass's own pickling calls dataclasses.fields() each time.
-        return (Outcome, (self.state, self.runtime, self.requeue))
 
-
+@pickled_as_tuple
 @dataclass(frozen=True, slots=True)
 class Job:
     """What a pool needs to run one request; picklable for prefork children."""
@@ -57,11 +56,6 @@ class Job:
     request_dict: dict[str, Any]
     #: the transport's start ticket: ``start()`` before running, and run only if True
     start: Any = None
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Sent to a child for every task: see Outcome.__reduce__.
-        return (Job, (self.number, self.task_name, self.task_id, self.display_name, self.args, self.kwargs,
-                      self.request_dict, self.start))
 
 
 #: a reused connection idle for this long is checked (``is_usable()``) before a
