@@ -56,10 +56,6 @@ EXEC_OPTIONS = ("queue", "routing_key", "exchange", "priority", "expires", "seri
                 "delivery_mode", "compression", "time_limit", "soft_time_limit")
 
 
-#: ``check_arguments`` has not made the task's header yet (None: nothing to check)
-_NO_HEADER_YET = object()
-
-
 def _argument_header(cls: type) -> Callable[..., None] | None:
     """What ``check_arguments`` calls for a task of class ``cls``: its function's header, or None."""
     function = cls.__dict__.get("__wrapped__") if cls.__dict__.get("_decorated") else None
@@ -212,11 +208,14 @@ class Task:
         checked, against that function, as in Celery: a ``Task`` subclass
         with a ``run`` of its own is not.
         """
-        header = self.__dict__.get("_run_header", _NO_HEADER_YET)
-        if header is _NO_HEADER_YET:
-            header = self.__dict__["_run_header"] = _argument_header(type(self))
+        header = self._run_header
         if header is not None:
             header(*args, **kwargs)
+
+    @functools.cached_property
+    def _run_header(self) -> Callable[..., None] | None:
+        # Made at the first check, not when the task is made (at import).
+        return _argument_header(type(self))
 
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
         """``apply_async(args, kwargs)``."""
