@@ -60,7 +60,8 @@ def queue_depth_conditions(now: Any) -> dict[str, Q]:
     return {
         "ready": Q(status=ready, available_at__lte=now),
         "scheduled": Q(status=ready, available_at__gt=now),
-        # claimed by a worker: prefetched or running (acked at start: RUNNING)
+        # claimed by a worker: prefetched or running (acked at start: started_at
+        # set; RUNNING from workers older than migration 0005)
         "leased": Q(status__in=(Message.Status.LEASED, Message.Status.RUNNING)),
         "dead": Q(status=Message.Status.DEAD),
     }
@@ -195,7 +196,7 @@ class MessageAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ("requeue", "revoke", "delete_selected")
     readonly_fields = ("queue", "task_name", "task_id", "state", "priority", "available_at", "expires_at",
-                       "created_at", "delivery_count", "lease_owner", "leased_until", "dead_reason",
+                       "created_at", "delivery_count", "lease_owner", "leased_until", "started_at", "dead_reason",
                        "decoded_payload")
     fields = readonly_fields
 
@@ -226,7 +227,7 @@ class MessageAdmin(ReadOnlyAdmin):
         # Delivery count restarts: a message past max_redeliveries would be dead again at once.
         count = queryset.filter(status=Message.Status.DEAD).update(
             status=Message.Status.READY, available_at=timezone.now(), lease_owner=None, leased_until=None,
-            delivery_count=0, dead_reason="",
+            started_at=None, delivery_count=0, dead_reason="",
         )
         skipped = selected - count
         self.message_user(request, f"Requeued {count} dead message(s).", messages.SUCCESS)

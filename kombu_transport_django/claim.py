@@ -85,7 +85,10 @@ def claim(
     order = _order_sql(priority_reverse)
     select_params: list[Any] = [*queues, adapt(now), adapt(now)]
     lease_params: list[Any] = [int(LEASED), token, adapt(leased_until)]
-    set_sql = "status = %s, lease_owner = %s, leased_until = %s, delivery_count = delivery_count + 1"
+    # started_at: a row requeued after its run was marked started (a reject
+    # from a worker that then died, a dead row requeued by a person) starts afresh
+    set_sql = ("status = %s, lease_owner = %s, leased_until = %s, started_at = NULL, "
+               "delivery_count = delivery_count + 1")
 
     if connection.vendor == "postgresql":
         sql = (

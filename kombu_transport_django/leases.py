@@ -9,7 +9,8 @@ owner, so a consumer that lost its lease can never ack or release a row that
 another consumer now holds.
 
 An early ack (Celery's default, ``acks_late=False``) does not delete the row:
-:func:`start` marks it ``RUNNING`` and leases it to the worker *process*
+:func:`start` marks it started (``started_at``; the status stays ``LEASED``,
+so the UPDATE changes no indexed column) and leases it to the worker *process*
 (:func:`process_token`), not to the consuming channel, so a reconnect (new
 channel, new token) neither gives it back nor lets it lapse; :func:`finish`
 deletes it when the run ends. If the process dies first, the lease lapses
@@ -39,7 +40,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from .forking import database_work
-from .models import Binding, Consumer, Message, Queue
+from .models import RUNNING_ROWS, Binding, Consumer, Message, Queue
 from .pickling import pickled_as_tuple
 from .signals import LostRun, running_lost
 
@@ -51,7 +52,6 @@ logger = logging.getLogger(__name__)
 READY = Message.Status.READY
 LEASED = Message.Status.LEASED
 DEAD = Message.Status.DEAD
-RUNNING = Message.Status.RUNNING
 
 _process_token: tuple[int, str] | None = None
 _process_token_lock = threading.Lock()
@@ -66,7 +66,7 @@ os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def process_token() -> str:
-    """This process's lease owner for ``RUNNING`` rows (new after a fork)."""
+    """This process's lease owner for the rows of the runs it started (new after a fork)."""
     global _process_token
     pid = os.getpid()
     token = _process_token
@@ -121,7 +121,7 @@ def _execute(using: str, sql: str, params: list[Any], what: str) -> int:
 
 
 def start(options: TransportOptions, row_id: int, token: str) -> bool:
-    """Early ack of a message about to run: ``RUNNING``, leased to this process.
+    """Early ack of a message about to run: started, leased to this process.
 
     False if ``token`` no longer holds the lease (it lapsed, or the
     consumer gave it back at a reconnect): another consumer has or will
@@ -146,7 +146,7 @@ class StartTicket:
 
     Made in the consuming process (:func:`prepare_start`), which keeps
     renewing and later deletes the row; :meth:`start` marks the row
-    ``RUNNING`` for that process (``owner``), from the child's own
+    started for that process (``owner``), from the child's own
     connection, so the consuming process's pool thread does not wait on one
     UPDATE per task. Picklable.
     """
@@ -162,15 +162,19 @@ class StartTicket:
         return _execute(self.database, sql, params, f"start id={self.row_id}") == 1
 
     def statement(self) -> tuple[str, list[Any]]:
-        """The UPDATE :meth:`start` runs, to run on its own or inside another statement (one row or none)."""
-        return self._move((LEASED, self.token), (RUNNING, self.owner))
+        """The UPDATE :meth:`start` runs, to run on its own or inside another statement (one row or none).
 
-    def _move(self, old: tuple[Any, str], new: tuple[Any, str]) -> tuple[str, list[Any]]:
-        """The UPDATE of the row from ``(status, lease_owner)`` ``old`` to ``new``."""
-        table = connections[self.database].ops.quote_name(Message._meta.db_table)
+        It sets only columns that are in no index (``lease_owner``,
+        ``started_at``): PostgreSQL then rewrites the row in place (a HOT
+        update), without a new entry in each of the table's indexes.
+        """
+        connection = connections[self.database]
+        table = connection.ops.quote_name(Message._meta.db_table)
         return (
-            f"UPDATE {table} SET status = %s, lease_owner = %s WHERE id = %s AND lease_owner = %s AND status = %s",
-            [int(new[0]), new[1], self.row_id, old[1], int(old[0])],
+            f"UPDATE {table} SET lease_owner = %s, started_at = %s "
+            f"WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NULL",
+            [self.owner, connection.ops.adapt_datetimefield_value(timezone.now()), self.row_id, self.token,
+             int(LEASED)],
         )
 
     def unstart(self) -> bool:
@@ -181,7 +185,10 @@ class StartTicket:
         but the child runs it only after it answered for that one, and it
         never did. False if the row was not started for this ticket.
         """
-        sql, params = self._move((RUNNING, self.owner), (LEASED, self.token))
+        table = connections[self.database].ops.quote_name(Message._meta.db_table)
+        sql = (f"UPDATE {table} SET lease_owner = %s, started_at = NULL "
+               f"WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NOT NULL")
+        params = [self.token, self.row_id, self.owner, int(LEASED)]
         return _execute(self.database, sql, params, f"unstart id={self.row_id}") == 1
 
     def withdraw(self, requeue: bool) -> bool:
@@ -196,10 +203,10 @@ class StartTicket:
         if requeue:
             sql = (f"UPDATE {table} SET status = %s, lease_owner = NULL, leased_until = NULL, "
                    f"delivery_count = CASE WHEN delivery_count > 0 THEN delivery_count - 1 ELSE 0 END "
-                   f"WHERE id = %s AND lease_owner = %s AND status = %s")
+                   f"WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NULL")
             params: list[Any] = [int(READY), self.row_id, self.token, int(LEASED)]
         else:
-            sql = f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s AND status = %s"
+            sql = f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NULL"
             params = [self.row_id, self.token, int(LEASED)]
         try:
             return _execute(self.database, sql, params, f"withdraw id={self.row_id}") == 1
@@ -249,8 +256,9 @@ def delete_finished(using: str, ids: list[int]) -> int:
     placeholders = ", ".join(["%s"] * len(ids))
     done = _execute(
         using,
-        f"DELETE FROM {table} WHERE id IN ({placeholders}) AND lease_owner = %s AND status = %s",
-        [*ids, process_token(), int(RUNNING)],
+        f"DELETE FROM {table} WHERE id IN ({placeholders}) AND lease_owner = %s AND status = %s "
+        f"AND started_at IS NOT NULL",
+        [*ids, process_token(), int(LEASED)],
         f"finish of {len(ids)} id(s) from id={ids[0]}",
     )
     if done < len(ids):
@@ -290,7 +298,7 @@ class RunningKeeper:
     DELETE commits an ended run's row is still renewed, so it is never reaped
     as lost; a DELETE that fails (the database is away) is retried.
     :meth:`flush` deletes what is left, in the caller's thread: at channel
-    close and at exit, so a stopping worker leaves no ``RUNNING`` row behind.
+    close and at exit, so a stopping worker leaves no started row behind.
     It holds a session only while runs end; idle, it closes it, so a database
     can be dropped.
     """
@@ -435,8 +443,9 @@ def release(using: str, row_id: int, token: str) -> bool:
 
     released = bool(
         Message.objects.using(using)
-        .filter(Q(lease_owner=token, status=LEASED) | Q(lease_owner=process_token(), status=RUNNING), id=row_id)
-        .update(status=READY, lease_owner=None, leased_until=None)
+        .filter(Q(lease_owner=token, status=LEASED, started_at__isnull=True)
+                | Q(lease_owner=process_token(), status=LEASED, started_at__isnull=False), id=row_id)
+        .update(status=READY, lease_owner=None, leased_until=None, started_at=None)
     )
     RunningKeeper.forget(row_id)
     return released
@@ -458,7 +467,7 @@ def release_all(using: str, token: str) -> int:
 
 
 def _held_by(using: str, token: str) -> Any:
-    return Message.objects.using(using).filter(lease_owner=token, status=LEASED)
+    return Message.objects.using(using).filter(lease_owner=token, status=LEASED, started_at__isnull=True)
 
 
 def bury(using: str, row_id: int, reason: str, token: str | None = None) -> bool:
@@ -512,7 +521,7 @@ def reap(using: str, now: dt.datetime, max_redeliveries: int | None) -> tuple[in
     released = buried = 0
     with _maintenance_transaction(using):
         lapsed = _lock_unlocked(
-            Message.objects.using(using).filter(status=LEASED, leased_until__lt=now), using
+            Message.objects.using(using).filter(status=LEASED, started_at__isnull=True, leased_until__lt=now), using
         )
         if max_redeliveries is not None:
             buried = lapsed.filter(delivery_count__gte=max_redeliveries).update(
@@ -552,11 +561,12 @@ def reap_running(using: str, now: dt.datetime) -> list[LostRun]:
         # reading replies) leaves the rows for the next worker's reaper.
         return lost
     with _maintenance_transaction(using):
-        lapsed = _lock_unlocked(Message.objects.using(using).filter(status=RUNNING, leased_until__lt=now), using)
+        lapsed = _lock_unlocked(Message.objects.using(using).filter(RUNNING_ROWS, leased_until__lt=now), using)
         rows = list(lapsed.values_list("id", "queue", "task_id", "task_name", "payload", "lease_owner"))
         for row_id, queue, task_id, task_name, payload, owner in rows:
             reason = WORKER_LOST_REASON.format(owner=owner)
-            updated = Message.objects.using(using).filter(id=row_id, status=RUNNING).update(
+            # started_at is kept: the dead row shows when the lost run began
+            updated = Message.objects.using(using).filter(RUNNING_ROWS, id=row_id).update(
                 status=DEAD, lease_owner=None, leased_until=None, dead_reason=reason
             )
             if updated:
@@ -667,7 +677,9 @@ class Heartbeat:
 
 def renew_running(using: str, ids: list[int], until: dt.datetime) -> int:
     """Extend the leases of the messages this process started and still runs."""
-    rows = Message.objects.using(using).filter(id__in=ids, lease_owner=process_token(), status=RUNNING)
+    rows = Message.objects.using(using).filter(
+        id__in=ids, lease_owner=process_token(), status=LEASED, started_at__isnull=False
+    )
     return rows.update(leased_until=until)
 
 

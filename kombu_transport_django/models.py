@@ -2,8 +2,10 @@
 
 The hot table is :class:`Message`: one row per message copy in a queue. A row
 is *ready* (claimable once ``available_at`` has passed), *leased* to one
-consumer, or *dead* (kept for a person to look at, with the reason). Acked
-messages are deleted, so the table holds only live work and the dead.
+consumer (and *running* once a worker process marked it started: still
+``LEASED``, with ``started_at`` set), or *dead* (kept for a person to look at,
+with the reason). Acked messages are deleted, so the table holds only live
+work and the dead.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ class MessageQuerySet(models.QuerySet):
         return self.filter(status=Message.Status.READY)
 
     def leased(self) -> MessageQuerySet:
-        return self.filter(status=Message.Status.LEASED)
+        """Claimed by a consumer and not started yet (prefetched)."""
+        return self.filter(status=Message.Status.LEASED, started_at__isnull=True)
+
+    def running(self) -> MessageQuerySet:
+        """Acked at start and running (or its worker died and the lease has not lapsed yet)."""
+        return self.filter(RUNNING_ROWS)
 
     def dead(self) -> MessageQuerySet:
         return self.filter(status=Message.Status.DEAD)
@@ -49,8 +56,9 @@ class Message(models.Model):
         READY = 0, "ready"
         LEASED = 1, "leased"
         DEAD = 2, "dead"
-        #: acked at start (``acks_late=False``) and running: kept, leased to
-        #: the worker process, until the run ends; never delivered again
+        #: written only by workers older than migration 0005: a running row
+        #: is now ``LEASED`` with ``started_at`` set (see ``started_at``).
+        #: Still reaped as a lost run, for rows such a worker left behind.
         RUNNING = 3, "running"
 
     id = models.BigAutoField(primary_key=True)
@@ -71,6 +79,14 @@ class Message(models.Model):
     #: unless that consumer's heartbeat renews it
     lease_owner = models.CharField(max_length=64, null=True, blank=True)
     leased_until = models.DateTimeField(null=True, blank=True)
+    #: set when a worker process marks a ``LEASED`` row started (Celery's
+    #: early ack, ``acks_late=False``): the row stays, leased to that process,
+    #: until the run ends, and is never delivered again. The status stays
+    #: ``LEASED`` and this column is in no index, so the start changes no
+    #: indexed column: PostgreSQL updates the row in place (a HOT update) and
+    #: InnoDB touches no secondary index. Cleared by the next claim; kept on
+    #: a run that was lost (dead), to show when it started.
+    started_at = models.DateTimeField(null=True, blank=True)
     #: denormalised from the Celery headers, for the admin and debugging
     task_id = models.CharField(max_length=255, blank=True, default="")
     task_name = models.CharField(max_length=255, blank=True, default="")
@@ -99,6 +115,19 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue}#{self.pk} {self.task_name or ''}".strip()
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the row is a started run (see ``started_at``)."""
+        return (self.status == self.Status.LEASED and self.started_at is not None) or (
+            self.status == self.Status.RUNNING
+        )
+
+
+#: rows of started runs, including the ``RUNNING`` rows of older workers
+RUNNING_ROWS = models.Q(status=Message.Status.LEASED, started_at__isnull=False) | models.Q(
+    status=Message.Status.RUNNING
+)
 
 
 class Binding(models.Model):

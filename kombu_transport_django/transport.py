@@ -110,7 +110,7 @@ class QoS(virtual.QoS):
     def ack_started(self, delivery_tag: str) -> bool:
         """Early ack of a message about to run; False if it is no longer ours to run.
 
-        The row is kept as ``RUNNING`` (see :func:`.leases.start`) until
+        The row is kept, started (see :func:`.leases.start`), until
         :meth:`ack_finished`; the prefetch slot is freed now, as by an ack.
         """
         channel = self.channel

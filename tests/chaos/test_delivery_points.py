@@ -94,7 +94,7 @@ def test_worker_killed_after_its_next_start_rode_on_a_result(chaos_worker: Start
     assert victim.proc.wait(timeout=SETTLE_TIMEOUT) == -signal.SIGKILL, victim.output()[-3000:]
     # The statement that stored the first's result made the second's mark.
     assert TaskResult.objects.get(task_id=first[0]).status == "SUCCESS"
-    assert Message.objects.get(task_id=ids[0]).status == Message.Status.RUNNING
+    assert Message.objects.get(task_id=ids[0]).is_running
     survivor = chaos_worker("-P", "prefork", "-c", "1")
     wait_until(
         "the FAILURE stored",

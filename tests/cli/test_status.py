@@ -45,14 +45,14 @@ def test_status_reports_queues_workers_and_rates(runworker: StartWorker, app: Ce
     rejected.delay(False)
     wait_until("a dead message", lambda: Message.objects.dead().exists(), 30, procs=[worker.proc], log=worker.log)
     # Leased: two long acks_late tasks hold both threads. An early-acked
-    # task's row stays RUNNING until its run has ended, a moment after its
+    # task's row stays running until its run has ended, a moment after its
     # result is stored: wait for those to be gone too, as status counts them.
     marks = tmp_path / "marks"
     for _ in range(2):
         late_and_requeued.delay(str(marks), 60)
     wait_until("both long tasks leased, no earlier run still in flight",
                lambda: Message.objects.leased().count() == 2
-               and not Message.objects.filter(status=Message.Status.RUNNING).exists(),
+               and not Message.objects.running().exists(),
                30, procs=[worker.proc], log=worker.log)
     # Scheduled: an ETA an hour away. Ready: a queue nobody consumes.
     add.apply_async((1, 2), countdown=3600)

@@ -130,8 +130,8 @@ def test_a_held_request_keeps_its_lease_and_does_not_block_other_tasks(
     held = once_a_minute.delay(str(path), "held")
 
     # The held message does not take the only prefetch slot: add still runs.
-    wait_until("the second call held", lambda: Message.objects.filter(
-        task_id=held.id, status=Message.Status.LEASED).exists(), 30)
+    wait_until("the second call held", lambda: Message.objects.leased().filter(
+        task_id=held.id).exists(), 30)
     assert add.delay(2, 2).get(timeout=30) == 4
     reserved = app.control.inspect(timeout=10, destination=[worker.hostname]).reserved()
     assert [r["id"] for r in reserved[worker.hostname]] == [held.id]
@@ -139,7 +139,7 @@ def test_a_held_request_keeps_its_lease_and_does_not_block_other_tasks(
     # Held for more than two lease periods: still leased once, never redelivered.
     time.sleep(7)
     row = Message.objects.get(task_id=held.id)
-    assert (row.status, row.delivery_count) == (Message.Status.LEASED, 1)
+    assert (row.status, row.started_at, row.delivery_count) == (Message.Status.LEASED, None, 1)
     assert [value for _, value in starts(path)] == ["first"]
     assert held.state == "PENDING"
 
@@ -168,8 +168,8 @@ def test_rate_limit_command_from_our_client_and_from_real_celery(
     assert f"{add.name} [rate_limit=1/h]" in registered[worker.hostname]
     first, second = add.delay(1, 1), add.delay(2, 2)
     assert first.get(timeout=30) == 2
-    wait_until("the second add held", lambda: Message.objects.filter(
-        task_id=second.id, status=Message.Status.LEASED).exists(), 30)
+    wait_until("the second add held", lambda: Message.objects.leased().filter(
+        task_id=second.id).exists(), 30)
     assert second.state == "PENDING"
 
     with real_celery.connection_for_write() as conn:

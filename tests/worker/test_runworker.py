@@ -69,7 +69,7 @@ def test_sigterm_is_a_warm_shutdown(runworker: StartWorker, tmp_path: Path, app:
     queued = [mark.delay(str(path), name) for name in ("q1", "q2")]
     started_pid(path, 30, worker)
     # The two others are prefetched (leased) but not started.
-    wait_until("prefetch", lambda: Message.objects.filter(status=Message.Status.LEASED).count() == 2, 10)
+    wait_until("prefetch", lambda: Message.objects.leased().count() == 2, 10)
 
     os.kill(worker.pid, signal.SIGTERM)
 

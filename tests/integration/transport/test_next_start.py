@@ -41,13 +41,14 @@ def test_the_final_success_write_starts_the_offered_ticket(conn: Connection, pub
     row = Message.objects.get()
     if RIDES:
         assert nextstart.outcome(ticket) is True
-        assert (row.status, row.lease_owner) == (Message.Status.RUNNING, ticket.owner)
+        assert (row.is_running, row.lease_owner) == (True, ticket.owner)
         assert ticket.unstart() is True  # what the worker does if the child dies before running it
-        assert Message.objects.get().status == Message.Status.LEASED
+        row = Message.objects.get()
+        assert (row.status, row.is_running, row.lease_owner) == (Message.Status.LEASED, False, ticket.token)
     else:
         # Written alone: the child starts the ticket itself.
         assert nextstart.outcome(ticket) is None
-        assert row.status == Message.Status.LEASED
+        assert (row.status, row.is_running) == (Message.Status.LEASED, False)
         assert ticket.unstart() is False
         assert ticket.start() is True
     leases.RunningKeeper.forget(ticket.row_id)

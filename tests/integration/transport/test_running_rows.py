@@ -9,12 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from django.utils import timezone
 from kombu import Connection
 
 from kombu_transport_django import leases
 from kombu_transport_django.models import Message
 from kombu_transport_django.signals import running_lost
+from kombu_transport_django.transport import _row_id
 
 from tests.helpers.e2e import wait_until
 
@@ -35,13 +38,15 @@ def test_start_keeps_the_row_running_and_finish_deletes_it(
 
     assert qos.ack_started(message.delivery_tag) is True
     row = Message.objects.get()
-    assert (row.status, row.lease_owner) == (
-        Message.Status.RUNNING,
+    assert (row.status, row.lease_owner, row.is_running) == (
+        Message.Status.LEASED,
         leases.process_token(),
+        True,
     )
+    assert row.started_at is not None
     # Given back at a close: a running row is not the channel's to give back.
     conn.default_channel.release_leases()
-    assert Message.objects.get().status == Message.Status.RUNNING
+    assert Message.objects.get().is_running
 
     qos.ack_finished(message.delivery_tag)
     # Deleted by this process's keeper thread, off the caller's thread.
@@ -62,7 +67,7 @@ def test_ended_runs_are_deleted_in_batches_and_a_closing_channel_deletes_the_res
     with keeper._deleting:
         for message in messages:
             channel.qos.ack_finished(message.delivery_tag)
-        assert Message.objects.filter(status=Message.Status.RUNNING).count() == 20
+        assert Message.objects.running().count() == 20
         assert keeper.pending() == 20
     # One DELETE for all that ended: the keeper wakes and takes them together,
     # unless the close below is first (it deletes them in this thread).
@@ -158,3 +163,97 @@ def test_threads_starting_their_first_tasks_at_once_share_one_process_token() ->
         for thread in threads:
             thread.join()
         assert len(tokens) == 1, tokens
+
+
+def _set_columns(sql: str) -> set[str]:
+    """The columns an ``UPDATE … SET a = …, b = … WHERE …`` statement sets."""
+    assignments = sql.split(" SET ", 1)[1].split(" WHERE ", 1)[0]
+    return {part.split("=")[0].strip().strip('"`') for part in assignments.split(",")}
+
+
+def test_the_start_sets_only_columns_that_are_in_no_index(conn: Connection, publish: Any) -> None:
+    """So PostgreSQL can update the row in place (HOT) and InnoDB touches no secondary index."""
+    from django.db import connection
+
+    publish("q", {"n": 1})
+    message = get(conn, "q")
+    ticket = leases.prepare_start(conn.default_channel.options, _row_id(message.delivery_tag), conn.default_channel.token)
+    leases.RunningKeeper.forget(ticket.row_id)
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Message._meta.db_table)
+    indexed = {column for constraint in constraints.values() for column in constraint["columns"] or ()}
+    assert {"queue", "status", "leased_until", "task_id"} <= indexed  # the introspection sees the indexes
+    assert _set_columns(ticket.statement()[0]) == {"lease_owner", "started_at"}
+    assert not _set_columns(ticket.statement()[0]) & indexed
+
+
+def test_a_start_is_a_heap_only_update_on_postgresql(conn: Connection, publish: Any) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("HOT updates are PostgreSQL's")
+
+    def hot_updates() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_force_next_flush()")  # this backend's counts, now
+        with connection.cursor() as cursor:  # a new transaction: the flush ran at the end of the last one
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = %s",
+                           [Message._meta.db_table])
+            return int(cursor.fetchone()[0])
+
+    for n in range(3):
+        publish("q", {"n": n})
+    messages = [get(conn, "q") for _ in range(3)]
+    before = hot_updates()
+    for message in messages:
+        assert conn.default_channel.qos.ack_started(message.delivery_tag) is True
+    # A few small rows on a page with room: each start is rewritten in place.
+    wait_until("the starts counted as HOT updates", lambda: hot_updates() - before >= 3, 10)
+    for message in messages:
+        conn.default_channel.qos.ack_finished(message.delivery_tag)
+    wait_until("the running rows deleted", _gone, 30)
+
+
+def test_a_running_row_left_by_an_older_worker_is_still_kept_dead_when_it_lapses(
+    conn: Connection, publish: Any
+) -> None:
+    """Workers before migration 0005 marked a started row ``RUNNING``; a deploy may leave some."""
+    publish("q", {"n": 1})
+    get(conn, "q")
+    Message.objects.update(status=Message.Status.RUNNING, lease_owner="run:1:old@host",
+                           leased_until=timezone.now() - dt.timedelta(seconds=1))
+    assert Message.objects.running().count() == 1 and Message.objects.get().is_running
+    received: list[Any] = []
+
+    def receiver(sender: Any, using: str, runs: list[Any], **kwargs: Any) -> None:
+        received.extend(runs)
+
+    running_lost.connect(receiver, dispatch_uid="test-running-rows-legacy")
+    try:
+        leases.reap(conn.default_channel.options.database, timezone.now(), None)
+    finally:
+        running_lost.disconnect(dispatch_uid="test-running-rows-legacy")
+    row = Message.objects.get()
+    assert (row.status, row.dead_reason.split(":")[0]) == (Message.Status.DEAD, "WorkerLostError")
+    assert [(run.id, run.owner) for run in received] == [(row.id, "run:1:old@host")]
+
+
+def test_a_started_row_given_back_is_delivered_again_unstarted(conn: Connection, publish: Any) -> None:
+    """A row released after its start (the start committed, the task never ran) starts afresh."""
+    publish("q", {"n": 1})
+    message = get(conn, "q")
+    channel = conn.default_channel
+    assert channel.qos.ack_started(message.delivery_tag) is True
+    assert leases.release(channel.options.database, _row_id(message.delivery_tag), channel.token) is True
+    row = Message.objects.get()
+    assert (row.status, row.started_at, row.lease_owner) == (Message.Status.READY, None, None)
+
+    again = get(conn, "q")
+    row = Message.objects.get()
+    assert (row.status, row.started_at, row.lease_owner, row.delivery_count) == (
+        Message.Status.LEASED, None, channel.token, 2)
+    assert channel.qos.ack_started(again.delivery_tag) is True
+    assert Message.objects.running().count() == 1
+    channel.qos.ack_finished(again.delivery_tag)
+    wait_until("the running row deleted", _gone, 30)

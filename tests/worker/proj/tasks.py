@@ -198,8 +198,8 @@ def running_rows_xmin() -> list[int]:
     from kombu_transport_django.models import Message
 
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT xmin::text::bigint FROM {Message._meta.db_table} WHERE status = %s",
-                       [int(Message.Status.RUNNING)])
+        cursor.execute(f"SELECT xmin::text::bigint FROM {Message._meta.db_table} "
+                       f"WHERE status = %s AND started_at IS NOT NULL", [int(Message.Status.LEASED)])
         return [xmin for (xmin,) in cursor.fetchall()]
 
 
