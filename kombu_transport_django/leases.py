@@ -139,6 +139,14 @@ def start(options: TransportOptions, row_id: int, token: str) -> bool:
     return started
 
 
+#: the database's clock for ``started_at``: ~7 us less per start in the
+#: child than a ``timezone.now()`` parameter made, adapted and quoted per
+#: task. PostgreSQL only: its ``timestamptz`` is absolute, while what the
+#: other vendors' clocks give depends on USE_TZ and the database's
+#: TIME_ZONE setting, so they get the parameter.
+_NOW_SQL = {"postgresql": "statement_timestamp()"}
+
+
 @pickled_as_tuple
 @dataclass(frozen=True, slots=True)
 class StartTicket:
@@ -170,11 +178,18 @@ class StartTicket:
         """
         connection = connections[self.database]
         table = connection.ops.quote_name(Message._meta.db_table)
+        now_sql = _NOW_SQL.get(connection.vendor)
+        if now_sql is None:
+            return (
+                f"UPDATE {table} SET lease_owner = %s, started_at = %s "
+                f"WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NULL",
+                [self.owner, connection.ops.adapt_datetimefield_value(timezone.now()), self.row_id, self.token,
+                 int(LEASED)],
+            )
         return (
-            f"UPDATE {table} SET lease_owner = %s, started_at = %s "
+            f"UPDATE {table} SET lease_owner = %s, started_at = {now_sql} "
             f"WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NULL",
-            [self.owner, connection.ops.adapt_datetimefield_value(timezone.now()), self.row_id, self.token,
-             int(LEASED)],
+            [self.owner, self.row_id, self.token, int(LEASED)],
         )
 
     def unstart(self) -> bool:
