@@ -216,6 +216,17 @@ def test_a_start_is_a_heap_only_update_on_postgresql(conn: Connection, publish: 
     wait_until("the running rows deleted", _gone, 30)
 
 
+def test_the_message_table_leaves_room_on_its_pages_on_postgresql() -> None:
+    """Migration 0006: room for a start mark's new row version on the page of the old one."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("fillfactor is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [Message._meta.db_table])
+        assert cursor.fetchone()[0] == ["fillfactor=80"]
+
+
 def test_a_running_row_left_by_an_older_worker_is_still_kept_dead_when_it_lapses(
     conn: Connection, publish: Any
 ) -> None:
