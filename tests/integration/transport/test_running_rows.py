@@ -111,14 +111,8 @@ def test_giving_leases_back_without_the_table_logs_instead_of_raising(
     assert Message.objects.get().status == Message.Status.LEASED  # left to lapse
 
 
-def test_a_lapsed_running_row_is_kept_dead_and_announced(
-    conn: Connection, publish: Any
-) -> None:
-    publish("q", {"n": 1})
-    message = get(conn, "q")
-    assert conn.default_channel.qos.ack_started(message.delivery_tag) is True
-    # The process holding it "died": its lease is no longer renewed.
-    Message.objects.update(leased_until=timezone.now() - dt.timedelta(seconds=1))
+def _reap_announced(conn: Connection) -> list[Any]:
+    """Reap now; the lost runs ``running_lost`` announced."""
     received: list[Any] = []
 
     def receiver(sender: Any, using: str, runs: list[Any], **kwargs: Any) -> None:
@@ -129,6 +123,18 @@ def test_a_lapsed_running_row_is_kept_dead_and_announced(
         leases.reap(conn.default_channel.options.database, timezone.now(), None)
     finally:
         running_lost.disconnect(dispatch_uid="test-running-rows")
+    return received
+
+
+def test_a_lapsed_running_row_is_kept_dead_and_announced(
+    conn: Connection, publish: Any
+) -> None:
+    publish("q", {"n": 1})
+    message = get(conn, "q")
+    assert conn.default_channel.qos.ack_started(message.delivery_tag) is True
+    # The process holding it "died": its lease is no longer renewed.
+    Message.objects.update(leased_until=timezone.now() - dt.timedelta(seconds=1))
+    received = _reap_announced(conn)
 
     row = Message.objects.get()
     assert row.status == Message.Status.DEAD and row.dead_reason.startswith(
@@ -236,16 +242,7 @@ def test_a_running_row_left_by_an_older_worker_is_still_kept_dead_when_it_lapses
     Message.objects.update(status=Message.Status.RUNNING, lease_owner="run:1:old@host",
                            leased_until=timezone.now() - dt.timedelta(seconds=1))
     assert Message.objects.running().count() == 1 and Message.objects.get().is_running
-    received: list[Any] = []
-
-    def receiver(sender: Any, using: str, runs: list[Any], **kwargs: Any) -> None:
-        received.extend(runs)
-
-    running_lost.connect(receiver, dispatch_uid="test-running-rows-legacy")
-    try:
-        leases.reap(conn.default_channel.options.database, timezone.now(), None)
-    finally:
-        running_lost.disconnect(dispatch_uid="test-running-rows-legacy")
+    received = _reap_announced(conn)
     row = Message.objects.get()
     assert (row.status, row.dead_reason.split(":")[0]) == (Message.Status.DEAD, "WorkerLostError")
     assert [(run.id, run.owner) for run in received] == [(row.id, "run:1:old@host")]
