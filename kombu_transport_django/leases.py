@@ -179,17 +179,11 @@ class StartTicket:
         connection = connections[self.database]
         table = connection.ops.quote_name(Message._meta.db_table)
         now_sql = _NOW_SQL.get(connection.vendor)
-        if now_sql is None:
-            return (
-                f"UPDATE {table} SET lease_owner = %s, started_at = %s "
-                f"WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NULL",
-                [self.owner, connection.ops.adapt_datetimefield_value(timezone.now()), self.row_id, self.token,
-                 int(LEASED)],
-            )
+        now = [] if now_sql else [connection.ops.adapt_datetimefield_value(timezone.now())]
         return (
-            f"UPDATE {table} SET lease_owner = %s, started_at = {now_sql} "
+            f"UPDATE {table} SET lease_owner = %s, started_at = {now_sql or '%s'} "
             f"WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NULL",
-            [self.owner, self.row_id, self.token, int(LEASED)],
+            [self.owner, *now, self.row_id, self.token, int(LEASED)],
         )
 
     def unstart(self) -> bool:
