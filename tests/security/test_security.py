@@ -84,6 +84,8 @@ ALLOWED_NAMES = {
     "len", "messages", "ids", "self", "channel", "connection", "alias", "display_name", "version",
     "int", "READY", "LEASED", "DEAD", "n_queues", "priority_reverse", "join", "qn", "opts", "db_table",
     "columns", "WAITERS_TABLE",
+    # a constant clock expression (kombu_transport_django.leases._NOW_SQL)
+    "now_sql",
     # whole statements with placeholders, built from names and Django's compiler
     "start_sql", "upsert_sql",
 }
