@@ -25,6 +25,7 @@ from django.db.models.constants import OnConflict
 from django.db.models.functions import Now
 from django.db.models.sql.subqueries import InsertQuery
 from django.utils import timezone
+from kombu_transport_django import prepared
 
 from . import nextstart, states
 
@@ -140,17 +141,20 @@ def _upsert(model: type[models.Model], row: dict[str, Any], unique: str, update:
         ((sql, params),) = query.get_compiler(using=using).as_sql()
         if plain:
             _UPSERT_SQL[key] = sql
+    # Prepared on the server where it may be (kombu_transport_django.prepared):
+    # a cached text repeats for every result, an expression's does not.
+    cursor = prepared.cursor(connection) if plain else connection.cursor()
     if start is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
         # One statement, so one commit for both: a data-modifying WITH runs
         # its UPDATE whatever the INSERT does, and the count says if it hit.
         start_sql, start_params = start.statement()
         upsert_sql = sql
-        with connection.cursor() as cursor:
+        with cursor:
             cursor.execute(f"WITH started AS ({start_sql} RETURNING 1) {upsert_sql} RETURNING (SELECT count(*) FROM started)",
                            [*start_params, *params])
             nextstart.record(start, cursor.fetchone()[0] == 1)
         return
-    with connection.cursor() as cursor:
+    with cursor:
         cursor.execute(sql, params)
 
 

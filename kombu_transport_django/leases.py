@@ -39,6 +39,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from . import prepared
 from .forking import database_work
 from .models import RUNNING_ROWS, Binding, Consumer, Message, Queue
 from .pickling import pickled_as_tuple
@@ -101,16 +102,21 @@ def ack(using: str, row_id: int, token: str) -> bool:
     """
     table = connections[using].ops.quote_name(Message._meta.db_table)
     return _execute(
-        using, f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s", [row_id, token], f"ack id={row_id}"
+        using, f"DELETE FROM {table} WHERE id = %s AND lease_owner = %s", [row_id, token], f"ack id={row_id}",
+        prepare=True,
     ) == 1
 
 
-def _execute(using: str, sql: str, params: list[Any], what: str) -> int:
-    """One guarded statement in autocommit; a deadlock victim runs again."""
+def _execute(using: str, sql: str, params: list[Any], what: str, prepare: bool = False) -> int:
+    """One guarded statement in autocommit; a deadlock victim runs again.
+
+    ``prepare``: a per-task statement, prepared on the server where
+    :mod:`.prepared` allows.
+    """
     connection = connections[using]
     for attempt in range(3):
         try:
-            with connection.cursor() as cursor:
+            with (prepared.cursor(connection) if prepare else connection.cursor()) as cursor:
                 cursor.execute(sql, params)
                 return cursor.rowcount
         except OperationalError as exc:
@@ -167,7 +173,7 @@ class StartTicket:
     def start(self) -> bool:
         """Mark the row started; False if ``token`` no longer holds its lease (do not run it)."""
         sql, params = self.statement()
-        return _execute(self.database, sql, params, f"start id={self.row_id}") == 1
+        return _execute(self.database, sql, params, f"start id={self.row_id}", prepare=True) == 1
 
     def statement(self) -> tuple[str, list[Any]]:
         """The UPDATE :meth:`start` runs, to run on its own or inside another statement (one row or none).

@@ -23,6 +23,7 @@ from typing import Sequence
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from . import prepared
 from .models import Message
 
 COLUMNS = (
@@ -64,7 +65,8 @@ def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> N
         ]
     into = _insert_into(connection)
     sql = f"{into} VALUES {', '.join([row_sql] * len(messages))}"
-    with connection.cursor() as cursor:
+    # One row is the text of every delay(): prepared where it may be.
+    with (prepared.cursor(connection) if len(messages) == 1 else connection.cursor()) as cursor:
         cursor.execute(sql, params)
 
 
