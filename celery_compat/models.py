@@ -143,7 +143,7 @@ def _upsert(model: type[models.Model], row: dict[str, Any], unique: str, update:
             _UPSERT_SQL[key] = sql
     # Prepared on the server where it may be (kombu_transport_django.prepared):
     # a cached text repeats for every result, an expression's does not.
-    cursor = prepared.cursor(connection) if plain else connection.cursor()
+    cursor = prepared.cursor(connection, prepare=plain)
     if start is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
         # One statement, so one commit for both: a data-modifying WITH runs
         # its UPDATE whatever the INSERT does, and the count says if it hit.

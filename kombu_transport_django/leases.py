@@ -116,7 +116,7 @@ def _execute(using: str, sql: str, params: list[Any], what: str, prepare: bool =
     connection = connections[using]
     for attempt in range(3):
         try:
-            with (prepared.cursor(connection) if prepare else connection.cursor()) as cursor:
+            with prepared.cursor(connection, prepare) as cursor:
                 cursor.execute(sql, params)
                 return cursor.rowcount
         except OperationalError as exc:

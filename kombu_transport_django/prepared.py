@@ -2,12 +2,12 @@
 
 Django's PostgreSQL backend binds parameters on the client: each statement
 reaches the server as new text, which it parses and plans again. The few
-statements a worker runs once per task (the start mark, the result upsert
-with or without it) and the INSERT of ``delay()`` are the same text every
-time, so on PostgreSQL with psycopg 3 they go through a cursor that binds on
-the server and prepares them once per connection: the server's CPU per
-task falls by about a third for each (docs/benchmarks.md, "Per-task
-statements prepared on the server").
+statements a worker runs once per task (the start mark, the ack, the result
+upsert with or without the start) and the INSERT of ``delay()`` are the same
+text every time, so on PostgreSQL with psycopg 3 they go through a cursor
+that binds on the server and prepares them once per connection: the
+server's CPU per task in a drain with results falls by about a quarter
+(docs/benchmarks.md, "Per-task statements prepared on the server").
 
 Everything else keeps Django's cursor. The prepared cursor is wrapped by
 Django's own wrapper, so errors are Django's and ``execute_wrapper()``
@@ -58,15 +58,16 @@ def _cursor_class() -> type:
     return PreparingCursor
 
 
-def cursor(connection: BaseDatabaseWrapper) -> Any:
+def cursor(connection: BaseDatabaseWrapper, prepare: bool = True) -> Any:
     """A Django cursor on ``connection`` whose statements are prepared where :func:`preparing` allows.
 
     Only for statements whose text repeats (no values in the SQL), whose
     parameters the server can type (``None`` and strings are sent untyped,
     as with Django's own ``server_side_binding``) and which return no
-    timestamps.
+    timestamps. ``prepare=False``: Django's own cursor, for a caller whose
+    text does not repeat this time.
     """
-    if not preparing(connection) or connection.queries_logged:
+    if not prepare or not preparing(connection) or connection.queries_logged:
         # Logging queries (DEBUG, CaptureQueriesContext): Django's cursor,
         # whose log shows each statement with its values; a prepared one
         # would log None.

@@ -66,7 +66,7 @@ def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> N
     into = _insert_into(connection)
     sql = f"{into} VALUES {', '.join([row_sql] * len(messages))}"
     # One row is the text of every delay(): prepared where it may be.
-    with (prepared.cursor(connection) if len(messages) == 1 else connection.cursor()) as cursor:
+    with prepared.cursor(connection, prepare=len(messages) == 1) as cursor:
         cursor.execute(sql, params)
 
 
