@@ -4,7 +4,8 @@ Starts a ``runworker -c 2 -P prefork`` on ``BENCH_DATABASE_URL`` (PostgreSQL
 by default; the server must run on this machine, its processes are read from
 /proc), publishes a group of N tasks once the worker is idle, and reports the
 CPU milliseconds per task spent by the worker's parent process, its children
-and the PostgreSQL server processes (the publisher's backend excluded) from
+and the PostgreSQL server processes (the publisher's backend excluded; none
+on SQLite, which runs inside the worker's processes) from
 the first task published to the last result stored (or message acked). On a
 machine with C cores, ``1000 / (total / C)`` tasks per second is the most
 that CPU allows: when the measured rate is close to it, the drain is bound
@@ -72,12 +73,14 @@ def main(n: int, task_name: str) -> None:
     from kombu_transport_django.models import Message
 
     task = getattr(tasks, task_name)
+    postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         # TRUNCATE, not DELETE: the dead rows a DELETE leaves behind (this
         # machine's server runs with autovacuum off) slowed every later run.
         for model in (Message, TaskResult):
-            cursor.execute(f"TRUNCATE TABLE {connection.ops.quote_name(model._meta.db_table)}")
-        cursor.execute("SELECT pg_backend_pid()")
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"TRUNCATE TABLE {table}" if postgres else f"DELETE FROM {table}")
+        cursor.execute("SELECT pg_backend_pid()" if postgres else "SELECT 0")
         publisher = cursor.fetchone()[0]
     cmd = [sys.executable, "-m", "django", "runworker", "-A", "bench.compat_app", "-c", "2", "-P", "prefork",
            "-l", "WARNING"]
@@ -88,7 +91,7 @@ def main(n: int, task_name: str) -> None:
         group(task.s(i) for i in range(n)).apply_async()
 
         def sample() -> tuple[float, float, float]:
-            servers = [p for p in postgres_pids() if p != publisher]
+            servers = [p for p in postgres_pids() if p != publisher] if postgres else []
             return (cpu_seconds(worker.pid), sum(cpu_seconds(p) for p in descendants(worker.pid)),
                     sum(cpu_seconds(p) for p in servers))
 
@@ -104,7 +107,7 @@ def main(n: int, task_name: str) -> None:
     total = parent + children + server
     cores = os.cpu_count() or 1
     print(f"{task_name}, N={n}: {n / elapsed:.0f}/s; CPU ms per task: worker parent {parent:.2f}, "
-          f"children {children:.2f}, PostgreSQL {server:.2f}, total {total:.2f} "
+          f"children {children:.2f}, {connection.display_name} server {server:.2f}, total {total:.2f} "
           f"(CPU-bound ceiling on {cores} cores: {1000 / (total / cores):.0f}/s)")
 
 

@@ -9,11 +9,16 @@ never locked while a task runs: the lease is a column, not a lock.
   RETURNING`` (one round trip, consumers never wait on each other).
 - MySQL >= 8.0.1 / MariaDB >= 10.6: ``SELECT … FOR UPDATE SKIP LOCKED`` then
   ``UPDATE`` in one transaction (MySQL has no ``UPDATE … RETURNING``).
-- SQLite: ``BEGIN IMMEDIATE`` then ``UPDATE … RETURNING``. SQLite has one
-  writer at a time; taking the write lock up front means two consumers can
-  never both read the same row as ready (the double delivery of kombu's old
-  Django transport), and the busy timeout queues them instead of failing.
-  A plain read comes first, so an idle poll never takes the write lock.
+- SQLite: the same ``UPDATE … RETURNING``, in autocommit, without ``SKIP
+  LOCKED``. SQLite has one writer at a time, and a writing statement takes
+  the write lock before it reads anything (waiting for it under the busy
+  timeout, on a fresh snapshot), so two consumers can never both read the
+  same row as ready (the double delivery of kombu's old Django transport).
+  No ``BEGIN IMMEDIATE``/``COMMIT`` around it: the one statement is its
+  own transaction, and the two statements more held the write lock across
+  returns to Python (docs/benchmarks.md, "SQLite: the claim as one
+  statement"). A plain read comes first, so an idle poll never takes the
+  write lock.
 """
 
 from __future__ import annotations
@@ -90,24 +95,20 @@ def claim(
     set_sql = ("status = %s, lease_owner = %s, leased_until = %s, started_at = NULL, "
                "delivery_count = delivery_count + 1")
 
-    if connection.vendor == "postgresql":
-        sql = (
-            f"UPDATE {table} SET {set_sql} WHERE id IN ("
-            f"SELECT id FROM {table} WHERE {where} ORDER BY {order} LIMIT %s "
-            f"FOR UPDATE SKIP LOCKED) RETURNING id, queue, payload, delivery_count"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*lease_params, *select_params, limit])
-            rows = cursor.fetchall()
-    elif connection.vendor == "sqlite":
-        if not connection.in_atomic_block and not _sqlite_any_ready(connection, table, where, select_params):
+    if connection.vendor in ("postgresql", "sqlite"):
+        if (connection.vendor == "sqlite" and not connection.in_atomic_block
+                and not _sqlite_any_ready(connection, table, where, select_params)):
             return []
         sql = (
             f"UPDATE {table} SET {set_sql} WHERE id IN ("
             f"SELECT id FROM {table} WHERE {where} ORDER BY {order} LIMIT %s"
-            f") RETURNING id, queue, payload, delivery_count"
+            # SQLite has one writer at a time and no SKIP LOCKED: none is needed.
+            + (" FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else "")
+            + ") RETURNING id, queue, payload, delivery_count"
         )
-        rows = _sqlite_immediate(connection, sql, [*lease_params, *select_params, limit])
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*lease_params, *select_params, limit])
+            rows = cursor.fetchall()
     else:
         check_supported(connection)
         select = (
@@ -135,26 +136,6 @@ def _sqlite_any_ready(connection: BaseDatabaseWrapper, table: str, where: str, p
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", params)
         return cursor.fetchone() is not None
-
-
-def _sqlite_immediate(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[Any]:
-    if connection.in_atomic_block:
-        # Already inside a transaction we do not own: the statement is still
-        # atomic, SQLite just cannot take the write lock up front.
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("BEGIN IMMEDIATE")
-        try:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        cursor.execute("COMMIT")
-    return rows
 
 
 def next_due(
