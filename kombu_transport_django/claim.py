@@ -15,10 +15,10 @@ never locked while a task runs: the lease is a column, not a lock.
   timeout, on a fresh snapshot), so two consumers can never both read the
   same row as ready (the double delivery of kombu's old Django transport).
   No ``BEGIN IMMEDIATE``/``COMMIT`` around it: the one statement is its
-  own transaction, and the two statements more held the write lock across
-  returns to Python (docs/benchmarks.md, "SQLite: the claim as one
-  statement"). A plain read comes first, so an idle poll never takes the
-  write lock.
+  own transaction, while the explicit transaction held the write lock
+  across two returns to Python in a threaded worker (docs/benchmarks.md,
+  "SQLite: the claim as one statement"). A plain read comes first, so an
+  idle poll never takes the write lock.
 """
 
 from __future__ import annotations
