@@ -74,14 +74,16 @@ def main(n: int, task_name: str) -> None:
 
     task = getattr(tasks, task_name)
     postgres = connection.vendor == "postgresql"
+    publisher = None  # the PostgreSQL backend of this process, left out of the server's CPU
     with connection.cursor() as cursor:
         # TRUNCATE, not DELETE: the dead rows a DELETE leaves behind (this
         # machine's server runs with autovacuum off) slowed every later run.
         for model in (Message, TaskResult):
             table = connection.ops.quote_name(model._meta.db_table)
             cursor.execute(f"TRUNCATE TABLE {table}" if postgres else f"DELETE FROM {table}")
-        cursor.execute("SELECT pg_backend_pid()" if postgres else "SELECT 0")
-        publisher = cursor.fetchone()[0]
+        if postgres:
+            cursor.execute("SELECT pg_backend_pid()")
+            publisher = cursor.fetchone()[0]
     cmd = [sys.executable, "-m", "django", "runworker", "-A", "bench.compat_app", "-c", "2", "-P", "prefork",
            "-l", "WARNING"]
     with open("var/cpu_split-worker.log", "w") as log:
@@ -91,6 +93,7 @@ def main(n: int, task_name: str) -> None:
         group(task.s(i) for i in range(n)).apply_async()
 
         def sample() -> tuple[float, float, float]:
+            # SQLite's work runs inside the worker's own processes.
             servers = [p for p in postgres_pids() if p != publisher] if postgres else []
             return (cpu_seconds(worker.pid), sum(cpu_seconds(p) for p in descendants(worker.pid)),
                     sum(cpu_seconds(p) for p in servers))
