@@ -7,6 +7,8 @@ Run with ``python -m pytest compat_suite`` (``pytest.ini`` collects only
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
 from typing import Any, Iterator
 
@@ -77,6 +79,24 @@ def _runtimes(_database: None) -> Iterator[dict[str, Any]]:
     for runtime in reversed(list(_started.values())):
         runtime.stop()
     _started.clear()
+    _no_heartbeat_left()
+
+
+def _no_heartbeat_left(timeout: float = 10.0) -> None:
+    """Every ``django://`` connection of this process was closed once the runtimes stopped.
+
+    One left open keeps its heartbeat thread, which beats into the test
+    database after it is dropped: noise at the session's end, and a run that
+    fails after all its tests passed if such a thread then raises. Real
+    Celery's ``app.close()`` left them open (``runtimes.close_app``).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [t for t in threading.enumerate() if t.name == "django-kombu-heartbeat" and t.is_alive()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not left, f"{len(left)} django:// connection(s) still open (heartbeating) after every runtime stopped"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -128,3 +148,4 @@ def impl(request: pytest.FixtureRequest, _runtimes: dict[str, Any]) -> Iterator[
     runtime.node = request.node
     yield runtime
     runtime.node = None
+

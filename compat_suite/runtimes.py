@@ -101,6 +101,21 @@ def close_app(app: Any) -> None:
         if client is not None and hasattr(client, "connection_pool"):
             client.connection_pool.disconnect()
     finally:
+        # Real Celery's app.close() only drops its reference to kombu's
+        # connection pool, leaving its connections open: on django:// one
+        # that consumed (a control.inspect() reply) keeps its heartbeat
+        # thread, which then outlives the test database and beats into it
+        # at session end. kombu keeps one pool per broker URL for the whole
+        # process: reset() closes them all and forgets them, so this app, if
+        # used again (the wire scenarios), and the next get new ones.
+        if getattr(app, "_pool", None) is not None:
+            from kombu import pools
+
+            pools.reset()
+            app._pool = None
+            amqp = app.__dict__.get("amqp")
+            if amqp is not None:
+                amqp._producer_pool = None
         if hasattr(app, "close"):
             app.close()
 
