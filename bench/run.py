@@ -52,6 +52,9 @@ SYSTEMS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
                          {"BENCH_BROKER": "django", "BENCH_RESULT_DB": "13", "BENCH_DATABASE_URL": PG_URL}),
     "compat-mariadb": ("celery_compat MariaDB", {"kind": "compat"}, {"BENCH_DATABASE_URL": MARIADB_URL}),
     "huey-sqlite": ("huey SQLite", {"kind": "huey"}, {}),
+    # Not in the targets: the opt-in asynchronous start marks, beside the default.
+    "compat-pg-async": ("celery_compat PG, synchronous_commit=False", {"kind": "compat"},
+                        {"BENCH_DATABASE_URL": PG_URL, "BENCH_SYNCHRONOUS_COMMIT": "off"}),
 }
 
 FULL = {"delay": 2000, "atomic": 1000, "drain": 10_000, "latency": 30}

@@ -31,3 +31,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # apps in bench/celery_app.py configure themselves.
 CELERY_BROKER_URL = "django://"
 CELERY_RESULT_BACKEND = "django-db"
+# BENCH_SYNCHRONOUS_COMMIT=off (system compat-pg-async): the opt-in django://
+# option that commits start marks asynchronously (docs/transport.md).
+if os.environ.get("BENCH_SYNCHRONOUS_COMMIT") == "off":
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"synchronous_commit": False}

@@ -153,6 +153,12 @@ def start(options: TransportOptions, row_id: int, token: str) -> bool:
 _NOW_SQL = {"postgresql": "statement_timestamp()"}
 
 
+#: appended to a start mark's WHERE (PostgreSQL): its transaction commits
+#: without waiting for the WAL flush, which a later durable commit (the
+#: task's own writes, say) makes anyway, the WAL being written in order
+_ASYNC_COMMIT = " AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
+
+
 @pickled_as_tuple
 @dataclass(frozen=True, slots=True)
 class StartTicket:
@@ -169,6 +175,8 @@ class StartTicket:
     row_id: int
     token: str
     owner: str
+    #: commit the mark asynchronously (``synchronous_commit=False``, PostgreSQL)
+    asynchronous: bool = False
 
     def start(self) -> bool:
         """Mark the row started; False if ``token`` no longer holds its lease (do not run it)."""
@@ -186,11 +194,16 @@ class StartTicket:
         table = connection.ops.quote_name(Message._meta.db_table)
         now_sql = _NOW_SQL.get(connection.vendor)
         now = [] if now_sql else [connection.ops.adapt_datetimefield_value(timezone.now())]
-        return (
+        sql = (
             f"UPDATE {table} SET lease_owner = %s, started_at = {now_sql or '%s'} "
-            f"WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NULL",
-            [self.owner, *now, self.row_id, self.token, int(LEASED)],
+            f"WHERE id = %s AND lease_owner = %s AND status = %s AND started_at IS NULL"
         )
+        if self.asynchronous and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            # Only for the transaction of this statement (and of the result
+            # upsert it may ride in): never the caller's transaction, never
+            # the session, which the task's own writes use next.
+            sql += _ASYNC_COMMIT
+        return sql, [self.owner, *now, self.row_id, self.token, int(LEASED)]
 
     def unstart(self) -> bool:
         """Undo a start whose task is known not to have run: the row is leased to ``token`` again, unstarted.
@@ -236,7 +249,7 @@ def prepare_start(options: TransportOptions, row_id: int, token: str) -> StartTi
     left to lapse; :meth:`RunningKeeper.forget` it if the start fails.
     """
     RunningKeeper.get(options).add(row_id)
-    return StartTicket(options.database, row_id, token, process_token())
+    return StartTicket(options.database, row_id, token, process_token(), not options.synchronous_commit)
 
 
 def finish(using: str, row_id: int) -> None:

@@ -48,6 +48,12 @@ class TransportOptions:
     sign_messages: bool = False
     #: The HMAC key; default ``SECRET_KEY`` (and ``SECRET_KEY_FALLBACKS``).
     signing_key: str | None = None
+    #: PostgreSQL: ``False`` commits a task's start mark (the early ack a
+    #: worker writes just before the task runs, and the previous task's
+    #: result when it is written in the same statement) without waiting for
+    #: the disk. A database server crash can then undo the last fraction of
+    #: a second of them (see docs/transport.md). Elsewhere it changes nothing.
+    synchronous_commit: bool = True
 
     @classmethod
     def from_transport_options(cls, options: Mapping[str, Any]) -> TransportOptions:
@@ -85,6 +91,12 @@ class TransportOptions:
             raise ImproperlyConfigured(
                 f"django:// transport option sign_messages={self.sign_messages!r} is invalid: "
                 f"use True or False in broker_transport_options / transport_options."
+            )
+        if not isinstance(self.synchronous_commit, bool):
+            raise ImproperlyConfigured(
+                f"django:// transport option synchronous_commit={self.synchronous_commit!r} is invalid: "
+                f"use True (the default: durable commits) or False in broker_transport_options / "
+                f"transport_options."
             )
         if self.signing_key is not None and (not isinstance(self.signing_key, str) or not self.signing_key):
             raise ImproperlyConfigured(
