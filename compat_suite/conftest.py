@@ -148,4 +148,3 @@ def impl(request: pytest.FixtureRequest, _runtimes: dict[str, Any]) -> Iterator[
     runtime.node = request.node
     yield runtime
     runtime.node = None
-

@@ -10,9 +10,10 @@ while tasks run and producers publish, stops the server with ``pg_ctl stop
 ``CHAOS_OUTAGE_SECONDS`` (default 5), then starts it again. Nobody touches
 the workers or producers: they must carry on by themselves. Every task id is
 then accounted for (:func:`tests.chaos.harness.account`): 0 lost, no
-duplicate of an early-ack task; a producer whose batch failed either
-publishes it again (rolled back) or finds it committed (the commit was in
-doubt) and says so.
+duplicate of an early-ack task (counted only, for the crash with the opt-in
+``synchronous_commit=False``, which may undo the last start marks); a
+producer whose batch failed either publishes it again (rolled back) or
+finds it committed (the commit was in doubt) and says so.
 
 When it runs: in the PostgreSQL stage (``DATABASE_URL`` on PostgreSQL: the
 server programs are there, and the cluster is independent of that server),
@@ -166,7 +167,8 @@ def test_a_real_database_restart_under_load(cluster: PrivateCluster, chaos_worke
     acc.recovery_s = round(recovery, 1)
     acc.settle_s = round(settle, 1)
     acc.extra = {
-        "mode": mode, "synchronous_commit": durable, "down_s": round(up_at - down_at, 1), "stop_s": round(stopped_in, 1),
+        "mode": mode, "synchronous_commit": durable,
+        "down_s": round(up_at - down_at, 1), "stop_s": round(stopped_in, 1),
         "start_s": round(start_took, 1), "ran_while_down": ran_while_down,
         "producers_publishing_at_stop": producers_publishing,
         "producer_batches_failed": failed_batches, "producer_batches_in_doubt_found_committed": in_doubt,
