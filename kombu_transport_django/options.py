@@ -48,10 +48,10 @@ class TransportOptions:
     sign_messages: bool = False
     #: The HMAC key; default ``SECRET_KEY`` (and ``SECRET_KEY_FALLBACKS``).
     signing_key: str | None = None
-    #: PostgreSQL: ``False`` commits a task's start mark (the early ack a
-    #: worker writes just before the task runs, and the previous task's
-    #: result when it is written in the same statement) without waiting for
-    #: the disk. A database server crash can then undo the last fraction of
+    #: PostgreSQL: ``False`` commits a task's start mark (the early ack
+    #: celery_compat's worker writes just before the task runs, and the
+    #: previous task's result when it is written in the same statement)
+    #: without waiting for the disk. A database server crash can then undo the last fraction of
     #: a second of them (see docs/transport.md). Elsewhere it changes nothing.
     synchronous_commit: bool = True
 
