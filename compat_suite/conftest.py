@@ -7,7 +7,6 @@ Run with ``python -m pytest compat_suite`` (``pytest.ini`` collects only
 
 from __future__ import annotations
 
-import threading
 import time
 import warnings
 from typing import Any, Iterator
@@ -90,9 +89,11 @@ def _no_heartbeat_left(timeout: float = 10.0) -> None:
     fails after all its tests passed if such a thread then raises. Real
     Celery's ``app.close()`` left them open (``runtimes.close_app``).
     """
+    from kombu_transport_django.leases import Heartbeat
+
     deadline = time.monotonic() + timeout
     while True:
-        left = [t for t in threading.enumerate() if t.name == "django-kombu-heartbeat" and t.is_alive()]
+        left = Heartbeat.threads()
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.1)

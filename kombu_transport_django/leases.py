@@ -644,6 +644,9 @@ class Heartbeat:
     loop does not run while a task runs, yet its leases must stay alive.
     """
 
+    #: the name of every heartbeat thread
+    THREAD_NAME = "django-kombu-heartbeat"
+
     def __init__(
         self,
         options: TransportOptions,
@@ -653,9 +656,12 @@ class Heartbeat:
         self.tokens = tokens
         self._stop = threading.Event()
         self._pid = os.getpid()
-        self._thread = threading.Thread(
-            target=self._run, name="django-kombu-heartbeat", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=self.THREAD_NAME, daemon=True)
+
+    @classmethod
+    def threads(cls) -> list[threading.Thread]:
+        """This process's heartbeat threads still running: one per consuming connection not closed."""
+        return [t for t in threading.enumerate() if t.name == cls.THREAD_NAME and t.is_alive()]
 
     def start(self) -> None:
         self._thread.start()

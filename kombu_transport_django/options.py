@@ -80,6 +80,14 @@ class TransportOptions:
                     + " in broker_transport_options / transport_options."
                 )
 
+        def boolean(name: str) -> None:
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ImproperlyConfigured(
+                    f"django:// transport option {name}={value!r} is invalid: "
+                    f"use True or False in broker_transport_options / transport_options."
+                )
+
         positive("polling_interval", allow_none=True)
         positive("min_polling_interval")
         positive("lease_seconds")
@@ -87,17 +95,8 @@ class TransportOptions:
         positive("max_redeliveries", allow_none=True)
         positive("max_batch")
         positive("max_payload_bytes", allow_none=True)
-        if not isinstance(self.sign_messages, bool):
-            raise ImproperlyConfigured(
-                f"django:// transport option sign_messages={self.sign_messages!r} is invalid: "
-                f"use True or False in broker_transport_options / transport_options."
-            )
-        if not isinstance(self.synchronous_commit, bool):
-            raise ImproperlyConfigured(
-                f"django:// transport option synchronous_commit={self.synchronous_commit!r} is invalid: "
-                f"use True (the default: durable commits) or False in broker_transport_options / "
-                f"transport_options."
-            )
+        boolean("sign_messages")
+        boolean("synchronous_commit")
         if self.signing_key is not None and (not isinstance(self.signing_key, str) or not self.signing_key):
             raise ImproperlyConfigured(
                 "django:// transport option signing_key is invalid: use a non-empty string, "

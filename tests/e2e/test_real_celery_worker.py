@@ -8,7 +8,6 @@ app's: ``lease_seconds=10``, ``heartbeat_interval=1``.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from celery.backends.filesystem import FilesystemBackend
 from celery.result import AsyncResult
 from django.db import connection
 
+from kombu_transport_django.leases import Heartbeat
 from kombu_transport_django.models import Message, Queue
 from tests.helpers.celery_app import add, app, mark, ran_at
 from tests.helpers.e2e import read_lines, wait_until
@@ -54,7 +54,7 @@ def worker(spawn, tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     # Heartbeat threads of connections other tests left open are theirs.
-    threads_before = set(heartbeat_threads())
+    threads_before = set(Heartbeat.threads())
     started = time.monotonic()
     proc = spawn(
         "-m", "celery", "-A", "tests.helpers.celery_app", "worker",
@@ -81,7 +81,7 @@ def worker(spawn, tmp_path):
         "result": lambda r: AsyncResult(r.id, backend=backend, app=app),
         "threads_before": threads_before,
     }
-    assert set(heartbeat_threads()) - threads_before == set()
+    assert set(Heartbeat.threads()) - threads_before == set()
 
 
 def shutdown(worker) -> tuple[float, str]:
@@ -98,10 +98,6 @@ def shutdown(worker) -> tuple[float, str]:
     took = time.monotonic() - sent
     assert proc.returncode == 0, err
     return took, err
-
-
-def heartbeat_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "django-kombu-heartbeat" and t.is_alive()]
 
 
 @pytest.mark.slow
@@ -177,7 +173,7 @@ def test_stopped_worker_pidbox_queue_expires(worker, spawn, tmp_path):
 
     # This process must not be the one heartbeating (none of its
     # connections consumes any more).
-    assert set(heartbeat_threads()) - worker["threads_before"] == set()
+    assert set(Heartbeat.threads()) - worker["threads_before"] == set()
 
     bystander = spawn(
         "-m", "tests.helpers.consume",

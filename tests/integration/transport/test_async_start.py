@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from kombu import Connection, Exchange, Producer, Queue
+from kombu import Connection
 
 from celery_compat import nextstart, states
 from celery_compat.models import TaskResult
@@ -29,13 +29,14 @@ ASYNC = "set_config('synchronous_commit'"
 
 
 @pytest.fixture
-def ticket_for(connection_factory: Callable[..., Connection]) -> Callable[..., leases.StartTicket]:
-    """A start ticket for one fresh message, on a connection with ``transport_options``."""
+def ticket_for(
+    connection_factory: Callable[..., Connection], publish: Callable[..., None]
+) -> Callable[..., leases.StartTicket]:
+    """A start ticket for one fresh message, taken by a connection with ``transport_options``."""
 
     def make(**transport_options: Any) -> leases.StartTicket:
         conn = connection_factory(**transport_options)
-        queue = Queue("q", Exchange("q", "direct"), routing_key="q")
-        Producer(conn.default_channel).publish({"n": 1}, exchange=queue.exchange, routing_key="q", declare=[queue])
+        publish("q", {"n": 1})  # the ticket carries the consuming connection's options
         ticket = conn.default_channel.qos.prepare_start(get(conn, "q").delivery_tag)
         leases.RunningKeeper.forget(ticket.row_id)  # nothing renews or deletes it behind the test
         return ticket
@@ -54,7 +55,6 @@ def seen() -> Iterator[list[str]]:
         )
         cursor.execute(f"CREATE TRIGGER test_report_sync BEFORE UPDATE ON {table} "
                        "FOR EACH ROW EXECUTE FUNCTION test_report_sync()")
-    connection.ensure_connection()
     notices: list[str] = []
 
     def handler(diagnostic: Any) -> None:
