@@ -20,7 +20,15 @@ if os.environ.get("TEST_DB_SUFFIX"):
     # Lets several test runs share one server without sharing a database.
     _default = DATABASES["default"]
     _test_name = _default.get("TEST", {}).get("NAME") or f"test_{_default['NAME']}"
-    _default.setdefault("TEST", {})["NAME"] = f"{_test_name}_{os.environ['TEST_DB_SUFFIX']}"
+    _suffix = os.environ["TEST_DB_SUFFIX"]
+    if _default["ENGINE"].endswith("sqlite3"):
+        # The suffix goes before the extension: the file keeps the name
+        # .gitignore knows (*.sqlite3, *.sqlite3-*) and the folder it was in.
+        _path = Path(_test_name)
+        _test_name = str(_path.with_name(f"{_path.stem}_{_suffix}{_path.suffix}"))
+    else:
+        _test_name = f"{_test_name}_{_suffix}"
+    _default.setdefault("TEST", {})["NAME"] = _test_name
 if os.environ.get("DJANGO_TEST_DB_NAME"):
     DATABASES["default"]["NAME"] = os.environ["DJANGO_TEST_DB_NAME"]
 
