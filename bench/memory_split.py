@@ -22,14 +22,14 @@ os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/
 GROUP = 5000
 
 
-def rollup(pid: int) -> dict[str, int]:
+def rollup(pid: int) -> dict[str, float]:
     """``Pss`` and ``Private_Dirty`` of ``pid``, MiB."""
-    out: dict[str, int] = {}
+    out: dict[str, float] = {}
     with open(f"/proc/{pid}/smaps_rollup") as fh:
         for line in fh:
             key, _, value = line.partition(":")
             if key in ("Pss", "Private_Dirty"):
-                out[key] = int(value.split()[0]) // 1024
+                out[key] = int(value.split()[0]) / 1024
     return out
 
 
@@ -43,8 +43,8 @@ def show(label: str, root: int) -> None:
         except OSError:
             continue  # exited meanwhile
     total = sum(r["Pss"] for _, r in rows)
-    parts = " | ".join(f"pid {pid}: PSS {r['Pss']}, private dirty {r['Private_Dirty']}" for pid, r in rows)
-    print(f"{label}: tree PSS {total} MiB | {parts}", flush=True)
+    parts = " | ".join(f"pid {pid}: PSS {r['Pss']:.1f}, private dirty {r['Private_Dirty']:.1f}" for pid, r in rows)
+    print(f"{label}: tree PSS {total:.1f} MiB | {parts}", flush=True)
 
 
 def main(rounds: int) -> None:

@@ -83,9 +83,11 @@ class ForkServer:
                 # No collection before on_fork has dealt with the connections
                 # the worker's other threads left behind (garbage here): one
                 # finalized first could end a session of the worker (below).
-                # Not gc.freeze(): it writes every object's header, and the
-                # server's pages stop being shared with the worker (PSS of a
-                # prefork tree 92 -> 104 MiB, docs/benchmarks.md).
+                # Nor gc.collect() and gc.freeze() here: the collection writes
+                # the header of every object it visits, and the server's pages
+                # stop being shared with the worker (PSS of a prefork tree
+                # 86 -> 97 MiB, docs/benchmarks.md). The children freeze what
+                # they inherit instead (_spawn).
                 gc.disable()
                 worker_end.close()
                 if self.on_fork is not None:
@@ -184,6 +186,13 @@ def _spawn(sock: socket.socket, child_main: ChildMain, index: int, wake: tuple[i
                 os.close(fd)
             sock.close()
             worker_end.close()
+            # What the child inherits stays out of its collections: a full
+            # collection writes the header of every object it visits, and
+            # each page it writes stops being shared with the fork server and
+            # the other children. gc.freeze() moves the lists, it touches no
+            # object (PSS of a prefork -c 2 tree 86.0 -> 83.9 MiB after
+            # 10,000 tasks, docs/benchmarks.md).
+            gc.freeze()
             code = child_main(child_end, index)
         except BaseException:
             traceback.print_exc()

@@ -125,6 +125,16 @@ def test_start_worker_with_the_prefork_pool(app: Celery) -> None:
     assert pids <= children and os.getpid() not in pids
 
 
+def test_prefork_children_keep_what_they_inherit_out_of_their_collections(app: Celery) -> None:
+    """A child's collections would write to every inherited object and unshare its pages (memory)."""
+    from tests.worker.proj.tasks import frozen_objects
+
+    with start_worker(app, pool="prefork", concurrency=1, perform_ping_check=False):
+        frozen = frozen_objects.delay().get(timeout=30)
+    # The worker's own objects, modules included: tens of thousands.
+    assert frozen > 10_000
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the start rides on the result write on PostgreSQL only")
 def test_a_busy_prefork_child_starts_its_next_job_in_the_statement_storing_the_result_before_it(app: Celery) -> None:
     """One commit for both (celery_compat.nextstart): the rows share the id of the transaction that wrote them."""
