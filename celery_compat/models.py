@@ -25,7 +25,7 @@ from django.db.models.constants import OnConflict
 from django.db.models.functions import Now
 from django.db.models.sql.subqueries import InsertQuery
 from django.utils import timezone
-from kombu_transport_django import prepared
+from kombu_transport_django import prepared, writeturn
 
 from . import nextstart, states
 
@@ -154,7 +154,7 @@ def _upsert(model: type[models.Model], row: dict[str, Any], unique: str, update:
                            [*start_params, *params])
             nextstart.record(start, cursor.fetchone()[0] == 1)
         return
-    with cursor:
+    with writeturn.turn(connection), cursor:
         cursor.execute(sql, params)
 
 

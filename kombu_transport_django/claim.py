@@ -31,6 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from . import writeturn
 from .models import Message
 
 READY = Message.Status.READY
@@ -106,7 +107,8 @@ def claim(
             + (" FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else "")
             + ") RETURNING id, queue, payload, delivery_count"
         )
-        with connection.cursor() as cursor:
+        # fetchall() is part of it: SQLite runs RETURNING's UPDATE row by row.
+        with writeturn.turn(connection), connection.cursor() as cursor:
             cursor.execute(sql, [*lease_params, *select_params, limit])
             rows = cursor.fetchall()
     else:

@@ -39,7 +39,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from . import prepared
+from . import prepared, writeturn
 from .forking import database_work
 from .models import RUNNING_ROWS, Binding, Consumer, Message, Queue
 from .pickling import pickled_as_tuple
@@ -116,7 +116,7 @@ def _execute(using: str, sql: str, params: list[Any], what: str, prepare: bool =
     connection = connections[using]
     for attempt in range(3):
         try:
-            with prepared.cursor(connection, prepare) as cursor:
+            with writeturn.turn(connection), prepared.cursor(connection, prepare) as cursor:
                 cursor.execute(sql, params)
                 return cursor.rowcount
         except OperationalError as exc:

@@ -23,7 +23,7 @@ from typing import Sequence
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from . import prepared
+from . import prepared, writeturn
 from .models import Message
 
 COLUMNS = (
@@ -66,7 +66,7 @@ def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> N
     into = _insert_into(connection)
     sql = f"{into} VALUES {', '.join([row_sql] * len(messages))}"
     # One row is the text of every delay(): prepared where it may be.
-    with prepared.cursor(connection, prepare=len(messages) == 1) as cursor:
+    with writeturn.turn(connection), prepared.cursor(connection, prepare=len(messages) == 1) as cursor:
         cursor.execute(sql, params)
 
 
