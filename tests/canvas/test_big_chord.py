@@ -24,10 +24,10 @@ import pytest
 
 from celery_compat import Celery, chord
 from celery_compat.models import ChordCounter
-from kombu_transport_django.models import Message, Queue
+from kombu_transport_django.models import Message
 from tests.canvas.tasks import add, record
 from tests.conftest import ROOT, subprocess_env
-from tests.helpers.e2e import read_lines, wait_until
+from tests.helpers.e2e import control_ready, read_lines, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -52,9 +52,7 @@ def runworker(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen, 
                 env=subprocess_env(DJANGO_SETTINGS_MODULE=SETTINGS),
             )
         started.append(proc)
-        # The pidbox queue is declared right after the task consumer starts.
-        wait_until(f"{hostname} consuming", Queue.objects.filter(name=f"{hostname}.celery.pidbox").exists,
-                   120, procs=[proc], log=log)
+        wait_until(f"{hostname} consuming", lambda: control_ready(hostname), 120, procs=[proc], log=log)
         return proc, log
 
     yield start

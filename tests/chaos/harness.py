@@ -263,10 +263,10 @@ StartWorker = Callable[..., RunWorker]
 
 
 def consuming(hostname: str, using: str = "default") -> bool:
-    """The worker declared its pidbox queue, right after its task consumer started."""
-    from kombu_transport_django.models import Queue
+    """The worker consumes tasks and gets broadcasts (:func:`tests.helpers.e2e.control_ready`)."""
+    from tests.helpers.e2e import control_ready
 
-    return Queue.objects.using(using).filter(name=f"{hostname}.celery.pidbox").exists()
+    return control_ready(hostname, using)
 
 
 def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.1,

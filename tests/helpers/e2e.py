@@ -72,6 +72,21 @@ def wait_until(
         time.sleep(interval)
 
 
+def control_ready(hostname: str, using: str = "default") -> bool:
+    """Whether the worker ``hostname`` gets broadcasts: its pidbox queue is bound to ``celery.pidbox``.
+
+    The queue's row alone is not enough: kombu declares the queue, then
+    binds it, and a broadcast published in between reaches no queue of
+    that worker (a remote-control call then got no reply, seen once in CI).
+    The pidbox is set up right after the task consumer starts.
+    """
+    from kombu_transport_django.models import Binding
+
+    return Binding.objects.using(using).filter(
+        exchange="celery.pidbox", queue=f"{hostname}.celery.pidbox"
+    ).exists()
+
+
 def _log_text(log: Path | None) -> str:
     return f"--- {log.name} ---\n{log.read_text()}" if log is not None and log.exists() else ""
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests.conftest import ROOT, subprocess_env
-from tests.helpers.e2e import wait_until
+from tests.helpers.e2e import control_ready, wait_until
 from tests.helpers.fixtures import app_fixture, real_celery  # noqa: F401  fixtures
 
 WORKER_SETTINGS = "tests.worker.proj.settings"
@@ -95,7 +95,7 @@ def runworker(tmp_path: Path) -> Iterator[StartWorker]:
         worker = RunWorker(proc, f"{name}@{socket.gethostname()}", log)
         started.append(worker)
         if ready:
-            wait_until(f"{worker.hostname} consuming", lambda: _consuming(worker.hostname), 60,
+            wait_until(f"{worker.hostname} consuming", lambda: control_ready(worker.hostname), 60,
                        procs=[proc], log=log)
         return worker
 
@@ -104,10 +104,3 @@ def runworker(tmp_path: Path) -> Iterator[StartWorker]:
         if worker.proc.poll() is None:
             worker.proc.kill()
         worker.proc.wait(timeout=30)
-
-
-def _consuming(hostname: str) -> bool:
-    # The pidbox queue is declared right after the task consumer starts.
-    from kombu_transport_django.models import Queue
-
-    return Queue.objects.filter(name=f"{hostname}.celery.pidbox").exists()
