@@ -19,16 +19,21 @@ from .conftest import pytestmark  # noqa: F401
 sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="the turn is SQLite's")
 
 
-def held_elsewhere(path: str) -> bool:
-    """Whether another open description of ``path`` holds its lock (a probe of our own, never waiting)."""
-    fd = os.open(path, os.O_RDONLY)
+def locked_out(fd: int) -> bool:
+    """Whether another open description holds the lock ``fd`` is on (never waits; lets go of it if taken)."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def held_elsewhere(path: str) -> bool:
+    """Whether another open description of ``path`` holds its lock (a probe of our own)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return locked_out(fd)
     finally:
         os.close(fd)
 
@@ -68,7 +73,6 @@ def test_each_thread_has_a_lock_of_its_own(lock_path: str) -> None:
     # flock excludes open descriptions, not threads: one shared description
     # would let every thread of a process in at once.
     inside, release = threading.Event(), threading.Event()
-    waited: list[bool] = []
 
     def hold() -> None:
         with writeturn.turn(connection):
@@ -81,16 +85,11 @@ def test_each_thread_has_a_lock_of_its_own(lock_path: str) -> None:
         assert inside.wait(10)
         lock = writeturn._lock_file(str(connection.settings_dict["NAME"]))
         assert lock is not None
-        try:
-            fcntl.flock(lock.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waited.append(True)
-        else:
-            fcntl.flock(lock.fd, fcntl.LOCK_UN)
+        waited = locked_out(lock.fd)
     finally:
         release.set()
         holder.join()
-    assert waited == [True]
+    assert waited
 
 
 @sqlite_only
@@ -102,11 +101,7 @@ def test_a_forked_process_does_not_share_its_parents_turn(lock_path: str) -> Non
             code = 3
             try:
                 lock = writeturn._lock_file(database)
-                try:
-                    fcntl.flock(lock.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    code = 1  # got in while the parent held it
-                except BlockingIOError:
-                    code = 0
+                code = 0 if locked_out(lock.fd) else 1  # 1: got in while the parent held it
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
@@ -132,7 +127,7 @@ def test_a_link_in_place_of_the_lock_file_is_not_followed(
 
 
 @sqlite_only
-def test_the_transports_writes_take_the_turn(lock_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_transports_writes_take_the_turn(lock_path: str) -> None:
     from kombu import Connection, Exchange, Producer, Queue
 
     seen: list[str] = []
