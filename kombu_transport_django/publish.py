@@ -12,14 +12,20 @@ call, and a 1,000-row ``VALUES`` list (11,000 placeholders, never the same
 text twice) spent more time in that scan than the server spent inserting the
 rows. Not one array per column either: psycopg quotes array elements in
 Python, one regex substitution per quote character of every payload.
+
+Inside a transaction on PostgreSQL (psycopg 3), a buffered publish sends
+each full batch as soon as it fills, in pipeline mode (:func:`pipelined`):
+the server inserts one batch while Python builds the next, where the
+client used to wait for each INSERT in turn.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -99,3 +105,33 @@ def _insert_json(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [int(Message.Status.READY), rows])
+
+
+@contextmanager
+def pipelined(connection: BaseDatabaseWrapper) -> Iterator[bool]:
+    """Whether the block's statements go out without waiting for their results (yields True if so).
+
+    Only inside a transaction on PostgreSQL with psycopg 3 and a libpq
+    with pipeline mode (14 or newer). psycopg then sends each statement
+    at once and collects its result when the next one needs the
+    connection, or at the block's end: an INSERT's error surfaces there,
+    inside the same transaction, which it aborts. Not in autocommit: a
+    pipeline there is one implicit transaction, and Django could not
+    open a transaction (``atomic()``) while a statement is in flight.
+    """
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        yield False
+        return
+    connection.ensure_connection()
+    pipeline = getattr(connection.connection, "pipeline", None)  # psycopg 2 has none
+    if pipeline is None or not _pipeline_supported():
+        yield False
+        return
+    with pipeline():
+        yield True
+
+
+def _pipeline_supported() -> bool:
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()

@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from time import monotonic
 from typing import Any, Iterator
 from uuid import uuid4
@@ -26,7 +26,7 @@ from django.core.exceptions import (
     MultipleObjectsReturned,
     ObjectDoesNotExist,
 )
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 from kombu.exceptions import ConnectionError as KombuConnectionError
 from kombu.transport import virtual
@@ -223,6 +223,8 @@ class Channel(virtual.Channel):
         self._accept: dict[str, set[str] | None] = {}
         #: rows collected by buffered_publish(), None outside it
         self._buffer: list[publish.NewMessage] | None = None
+        #: inside buffered_publish(): full batches are sent as they fill
+        self._streaming = False
         #: the transport's event, kept here: acks come from pool threads, also
         #: after a reconnect closed this channel (kombu then sets its
         #: ``connection`` to None)
@@ -358,6 +360,11 @@ class Channel(virtual.Channel):
     def _insert(self, rows: list[publish.NewMessage]) -> None:
         if self._buffer is not None:
             self._buffer.extend(rows)
+            if self._streaming and len(self._buffer) >= publish.BATCH_ROWS:
+                # Sent now, its result collected later: the server inserts
+                # these while the caller builds the next ones.
+                full, self._buffer = self._buffer, []
+                publish.insert(self.db, full)
             return
         try:
             publish.insert(self.db, rows)
@@ -371,26 +378,49 @@ class Channel(virtual.Channel):
         return self._buffer is not None
 
     @contextmanager
-    def buffered_publish(self) -> Iterator[None]:
-        """Publish the messages sent inside the block as multi-row INSERTs at its end.
+    def buffered_publish(self, together: bool = False) -> Iterator[None]:
+        """Publish the messages sent inside the block as multi-row INSERTs.
 
         One statement per ``publish.BATCH_ROWS`` messages instead of one per
         message (a group of 10,000 is 10 round trips, and in autocommit 10
-        commits instead of 10,000). The messages appear when the block
-        ends, also when it ends with an exception (what was published
+        commits instead of 10,000). The messages are inserted when the
+        block ends, also when it ends with an exception (what was published
         before the error stays published, as without the block). Nested
         blocks are part of the outermost one.
+
+        Inside a transaction on PostgreSQL, each full batch is sent as it
+        fills, in pipeline mode (:func:`.publish.pipelined`); it is visible
+        to others at the commit, as before. ``together`` (groups) gives the
+        block a transaction of its own where there is none, so that it
+        streams too: the messages then commit together when the block ends,
+        and an error inside the block still commits what was published
+        before it, then propagates.
         """
         if self._buffer is not None:
             yield
             return
-        self._buffer = []
-        try:
-            yield
-        finally:
-            rows, self._buffer = self._buffer, None
-            for start in range(0, len(rows), publish.BATCH_ROWS):
-                self._insert(rows[start:start + publish.BATCH_ROWS])
+        db = self.db
+        own = together and not db.in_atomic_block and db.vendor == "postgresql"
+        failed: BaseException | None = None
+        with transaction.atomic(using=self.options.database) if own else nullcontext():
+            with publish.pipelined(db) as streaming:
+                self._buffer, self._streaming = [], streaming
+                try:
+                    yield
+                except DatabaseError:
+                    if own:  # the transaction is lost: roll it all back
+                        self._buffer = []
+                    raise
+                except BaseException as exc:
+                    if not own:
+                        raise
+                    failed = exc  # raised after the commit of what came before it
+                finally:
+                    rows, self._buffer, self._streaming = self._buffer, None, False
+                    for start in range(0, len(rows), publish.BATCH_ROWS):
+                        self._insert(rows[start:start + publish.BATCH_ROWS])
+        if failed is not None:
+            raise failed
 
     def _row_for(self, queue: str, message: dict[str, Any], now: dt.datetime) -> publish.NewMessage:
         # Plain kombu publishes reach here without celery_compat's check.

@@ -392,9 +392,9 @@ class group(_TaskList):
         tasks = self._copies()
         results = [task.freeze(group_id=gid, root_id=root_id, group_index=i) for i, task in enumerate(tasks)]
         args = (*(args or ()), *self.args)
-        from ..bulk import publish_batch
+        from ..bulk import publish_together
 
-        with publish_batch(app, producer):  # django://: multi-row INSERTs
+        with publish_together(app, producer):  # django://: multi-row INSERTs
             for task in tasks:
                 opts = dict(options, add_to_parent=False, group_id=gid)
                 if producer is not None:
