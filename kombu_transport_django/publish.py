@@ -68,14 +68,17 @@ def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> N
             m.queue, m.payload, m.priority, int(Message.Status.READY), adapt(m.available_at),
             adapt(m.expires_at), adapt(m.created_at), 0, m.task_id, m.task_name, "",
         ]
-    sql = _one_row_sql(connection) if len(messages) == 1 else (
-        f"{_insert_into(connection)} VALUES {', '.join([_ROW] * len(messages))}")
+    if len(messages) == 1:
+        sql = _one_row_sql(connection)
+    else:
+        into, row_sql = _insert_into(connection), _ROW_SQL
+        sql = f"{into} VALUES {', '.join([row_sql] * len(messages))}"
     # One row is the text of every delay(): prepared where it may be.
     with writeturn.turn(connection), prepared.cursor(connection, prepare=len(messages) == 1) as cursor:
         cursor.execute(sql, params)
 
 
-_ROW = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+_ROW_SQL = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
 #: backend class -> the one-row INSERT, the text of every ``delay()``: built
 #: once, since quoting its twelve names cost about 5 us a publish
 _ONE_ROW: dict[type, str] = {}
@@ -84,7 +87,8 @@ _ONE_ROW: dict[type, str] = {}
 def _one_row_sql(connection: BaseDatabaseWrapper) -> str:
     sql = _ONE_ROW.get(type(connection))
     if sql is None:
-        sql = _ONE_ROW[type(connection)] = f"{_insert_into(connection)} VALUES {_ROW}"
+        into, row_sql = _insert_into(connection), _ROW_SQL
+        sql = _ONE_ROW[type(connection)] = f"{into} VALUES {row_sql}"
     return sql
 
 
