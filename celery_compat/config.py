@@ -184,22 +184,29 @@ class Settings(dict):
 
     def __init__(self, changes: Mapping[str, Any] | None = None) -> None:
         super().__init__()
-        self._defaults = DEFAULTS
         if changes:
             self.update(changes)
 
     def __missing__(self, key: str) -> Any:
         # dict.__getitem__ calls this for a key not set: a set key costs no
         # Python call (a publish reads eight settings).
-        if key not in self._defaults:
+        if key not in DEFAULTS:
             raise KeyError(key)
-        default = self._defaults[key]
+        default = DEFAULTS[key]
         if isinstance(default, (dict, list)):
             # A copy of its own, kept: code that mutates
             # conf.broker_transport_options must not change every app's.
             default = copy.deepcopy(default)
             dict.__setitem__(self, key, default)
         return default
+
+    def __getattribute__(self, key: str) -> Any:
+        # A setting is answered here. Left to the normal lookup, a read of one
+        # failed it first (an AttributeError made and dropped) and only then
+        # reached __getattr__: about 1 us, and a publish reads eight.
+        if key in _SETTING_NAMES:
+            return self[key]
+        return object.__getattribute__(self, key)
 
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):
@@ -219,7 +226,7 @@ class Settings(dict):
             self[key] = value
 
     def __contains__(self, key: object) -> bool:
-        return super().__contains__(key) or key in self._defaults
+        return super().__contains__(key) or key in DEFAULTS
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         try:
@@ -228,7 +235,7 @@ class Settings(dict):
             return default
 
     def all_keys(self) -> Iterator[str]:
-        yield from sorted(set(self._defaults) | set(dict.keys(self)))
+        yield from sorted(set(DEFAULTS) | set(dict.keys(self)))
 
     def changes(self) -> dict[str, Any]:
         """Settings set explicitly, as opposed to defaults."""
@@ -239,6 +246,10 @@ class Settings(dict):
 
     def table(self) -> dict[str, Any]:
         return {key: self[key] for key in self.all_keys()}
+
+
+#: the settings :meth:`Settings.__getattribute__` answers (not the names of its methods)
+_SETTING_NAMES = frozenset(DEFAULTS) - frozenset(dir(Settings))
 
 
 def read_object(obj: Any, namespace: str | None = None) -> dict[str, Any]:

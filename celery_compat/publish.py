@@ -36,8 +36,6 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
                  serializer: str | None = None, compression: str | None = None,
                  countdown: Any = None, eta: Any = None, expires: Any = None, root_id: str | None = None,
                  parent_id: str | None = None, **options: Any) -> Any:
-    # Settings read by item, not as attributes: an attribute read fails its
-    # normal lookup before reaching ``__getattr__``, about 1 us each, eight per publish.
     conf = app.conf
     parent = _state.get_current_worker_task()
     if parent is not None:
@@ -45,7 +43,7 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
         request = parent.request
         root_id = root_id or request.root_id or request.id
         parent_id = parent_id or request.id
-        if conf["task_inherit_parent_priority"] and options.get("priority") is None:
+        if conf.task_inherit_parent_priority and options.get("priority") is None:
             options["priority"] = (request.delivery_info or {}).get("priority")
     routed = app.router.route(options, route_name or name, args, kwargs, task_type)
     queue: Queue = routed.pop("queue")
@@ -53,7 +51,7 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
     routing_key = routed.pop("routing_key", None)
     priority = routed.pop("priority", None)
     if priority is None:
-        priority = conf["task_default_priority"]
+        priority = conf.task_default_priority
     time_limit = routed.pop("time_limit", None)
     soft_time_limit = routed.pop("soft_time_limit", None)
     if time_limit is not None and soft_time_limit is not None and soft_time_limit > time_limit:
@@ -82,8 +80,8 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
     elif exchange is None:
         exchange = queue.exchange.name
         routing_key = routing_key or queue.routing_key
-    retry = conf["task_publish_retry"] if retry is None else retry
-    policy = dict(conf["task_publish_retry_policy"], **(retry_policy or {}))
+    retry = conf.task_publish_retry if retry is None else retry
+    policy = dict(conf.task_publish_retry_policy, **(retry_policy or {}))
     declare = [queue]
     if signals.before_task_publish.receivers:  # its keyword arguments cost more than the empty send
         signals.before_task_publish.send(
@@ -107,8 +105,8 @@ def publish_task(app: Celery, name: str, args: Any, kwargs: Any, *, task_id: str
     with producer.connection._reraise_as_library_errors():
         producer.publish(
             message.body, exchange=exchange, routing_key=routing_key,
-            serializer=serializer or conf["task_serializer"],
-            compression=compression or conf["task_compression"],
+            serializer=serializer or conf.task_serializer,
+            compression=compression or conf.task_compression,
             headers=message.headers, declare=declare, retry=retry, retry_policy=policy,
             **message.properties, **publish_kwargs,
         )

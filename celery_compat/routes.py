@@ -127,5 +127,5 @@ class Router:
             if route:
                 return lpmerge(self.expand_destination(route), options)
         if "queue" not in options:
-            options = lpmerge(self.expand_destination(self.app.conf["task_default_queue"]), options)
+            options = lpmerge(self.expand_destination(self.app.conf.task_default_queue), options)
         return options

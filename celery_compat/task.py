@@ -237,7 +237,7 @@ class Task:
             # The function's own TypeError, unwrapped, as Celery 5 raises it.
             self.check_arguments(*(args or ()), **(kwargs or {}))
         app = self.app
-        if app.conf["task_always_eager"]:  # by item: see publish_task
+        if app.conf.task_always_eager:
             return self._apply_eager(args, kwargs, task_id, link, link_error, options)
         shadow = shadow or self.shadow_name(args, kwargs, options)
         preopts = self._exec_options

@@ -317,7 +317,7 @@ class Celery:
     ) -> Any:
         """Publish a task message by name; returns its ``AsyncResult``."""
         publish_task = imported("celery_compat.publish", "publish_task")
-        if self.conf["task_always_eager"]:  # by item: see publish_task
+        if self.conf.task_always_eager:
             warnings.warn(AlwaysEagerIgnored("task_always_eager has no effect on send_task"), stacklevel=2)
         return publish_task(
             self, name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id or uuid4(),
