@@ -93,11 +93,12 @@ def lock_path(database: str) -> str | None:
 
 
 def _lock_file(database: str) -> _LockFile | None:
-    lock = _local.files.get(database)
-    if lock is not None and lock.pid == os.getpid():
-        return lock
-    if database in _local.files and lock is None:
-        return None  # could not be opened before: not again for every statement
+    files = _local.files
+    if database in files:
+        lock = files[database]
+        # None: could not be opened before, not tried again for every statement.
+        if lock is None or lock.pid == os.getpid():
+            return lock
     # First use in this thread, or a forked copy of the parent's: a
     # description of its own, or the parent's lock would be ours too.
     path = lock_path(database)
@@ -105,7 +106,7 @@ def _lock_file(database: str) -> _LockFile | None:
         lock = _LockFile(path) if path else None
     except OSError:
         lock = None
-    _local.files[database] = lock
+    files[database] = lock
     return lock
 
 

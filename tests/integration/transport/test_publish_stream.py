@@ -9,11 +9,12 @@ when, what an error leaves behind, and Django's transactions inside the block.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Iterator
 
 import psycopg
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from kombu import Connection
 
 from celery_compat import Celery, group, signals
@@ -37,12 +38,19 @@ def _postgresql_with_pipelines() -> None:
 
 
 def _seen_by_another_session() -> int:
-    """Rows of the message table visible from a session of its own (what a worker would see)."""
-    settings = connection.settings_dict
-    with psycopg.connect(host=settings["HOST"] or None, port=settings["PORT"] or None,
-                         user=settings["USER"], dbname=settings["NAME"],
-                         password=settings["PASSWORD"] or None, autocommit=True) as other:
-        return other.execute(f"SELECT count(*) FROM {Message._meta.db_table}").fetchone()[0]
+    """Rows of the message table visible from a session of its own (a thread's, as a worker would see them)."""
+    seen: list[int] = []
+
+    def count() -> None:
+        try:
+            seen.append(Message.objects.count())
+        finally:
+            connections.close_all()  # this thread's session
+
+    thread = threading.Thread(target=count)
+    thread.start()
+    thread.join()
+    return seen[0]
 
 
 def test_inside_a_transaction_a_full_batch_reaches_the_server_before_the_block_ends(conn: Connection) -> None:
