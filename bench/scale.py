@@ -19,6 +19,10 @@ Each case, on PostgreSQL (``BENCH_DATABASE_URL``, default as ``bench.run``):
    its first claim until D (default 5,000) new results are stored gives the
    rate; the worker is stopped.
 
+``--queues Q`` (default 1) spreads each backlog over Q queues (``celery``,
+``celery_2``, …) and starts the worker with ``-Q`` naming them all: a
+worker on several queues claims from all of them in one statement.
+
 The reference (``small``) is a backlog of exactly D with no results. Each
 run of a case holds ``flock /tmp/bench.lock`` from the fill to the last
 ``TRUNCATE`` (other benchmarks on this machine take the same lock) and
@@ -74,7 +78,7 @@ def bench_lock() -> Iterator[float]:
 class Scale:
     """The tables, the fills and the timed drain on one database."""
 
-    def __init__(self) -> None:
+    def __init__(self, queues: int = 1) -> None:
         from bench.workloads import System
 
         # System sets Django up and knows the worker command, reset and stop.
@@ -92,6 +96,8 @@ class Scale:
         self.results = TaskResult._meta.db_table
         self.result_model = TaskResult
         self.template_result: dict[str, Any] | None = None
+        #: the worker consumes them all; a backlog is spread over them
+        self.queues = ["celery", *(f"celery_{n}" for n in range(2, queues + 1))]
 
     def sql(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.connection.cursor() as cursor:
@@ -101,7 +107,7 @@ class Scale:
     # -- fills ------------------------------------------------------------------
 
     def fill_messages(self, n: int) -> None:
-        """``n`` ready copies of a message that ``noop.delay(0)`` published."""
+        """``n`` ready copies of a message that ``noop.delay(0)`` published, spread over the queues."""
         from django.db import transaction
 
         noop = self.system.tasks.noop
@@ -109,15 +115,18 @@ class Scale:
             # delay() inserts on this connection, inside this transaction:
             # the template is never visible to a worker.
             template = noop.delay(0).id
-            self.sql(
-                f"INSERT INTO {self.messages} (queue, payload, priority, status, available_at, expires_at,"
-                f" created_at, delivery_count, task_id, task_name, dead_reason)"
-                f" SELECT m.queue, replace(m.payload, m.task_id, t.id), m.priority, m.status, m.available_at,"
-                f" m.expires_at, m.created_at, m.delivery_count, t.id, m.task_name, m.dead_reason"
-                f" FROM {self.messages} m CROSS JOIN LATERAL"
-                f" (SELECT %s || lpad(g::text, 12, '0') AS id FROM generate_series(1, %s) g) t"
-                f" WHERE m.task_id = %s",
-                [MESSAGE_ID_PREFIX, n, template])
+            for k, queue in enumerate(self.queues):
+                # copy g goes to queue g mod Q: every queue's rows interleave in publish order
+                self.sql(
+                    f"INSERT INTO {self.messages} (queue, payload, priority, status, available_at, expires_at,"
+                    f" created_at, delivery_count, task_id, task_name, dead_reason)"
+                    f" SELECT %s, replace(m.payload, m.task_id, t.id), m.priority, m.status, m.available_at,"
+                    f" m.expires_at, m.created_at, m.delivery_count, t.id, m.task_name, m.dead_reason"
+                    f" FROM {self.messages} m CROSS JOIN LATERAL"
+                    f" (SELECT %s || lpad(g::text, 12, '0') AS id FROM generate_series(1, %s) g"
+                    f" WHERE g %% %s = %s) t"
+                    f" WHERE m.task_id = %s",
+                    [queue, MESSAGE_ID_PREFIX, n, len(self.queues), k, template])
             self.sql(f"DELETE FROM {self.messages} WHERE task_id = %s", [template])
 
     def fill_results(self, n: int) -> None:
@@ -190,7 +199,7 @@ class Scale:
                  f" EXISTS (SELECT 1 FROM {self.messages} WHERE status IN (1, 3))")
         from bench.workloads import time_to_done
 
-        proc = self.system.start_worker()
+        proc = self.system.start_worker("-Q", ",".join(self.queues))
 
         def look() -> tuple[bool, bool]:
             done, claimed = self.sql(probe, [after_id])[0]
@@ -256,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=int, default=1_000_000, help="finished results present (0: no case)")
     parser.add_argument("--drain", type=int, default=5000, help="tasks timed per run (D); also the small case")
     parser.add_argument("--runs", type=int, default=3, help="runs per case (median)")
+    parser.add_argument("--queues", type=int, default=1, help="queues the backlog is spread over (-Q)")
     args = parser.parse_args(argv)
 
     url = os.environ["BENCH_DATABASE_URL"]
@@ -268,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         specs.append((f"{args.results:,} results", d, args.results))
 
-    scale = Scale()
+    scale = Scale(args.queues)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
@@ -296,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         case["within_20pct"] = case["ratio"] >= 0.8
     md = table(cases, reference)
     header = (f"Measured {started}, commit {commit}, PostgreSQL {url.rsplit('@', 1)[-1]}; "
-              f"D = {d:,} tasks timed per run, prefork -c 2, results stored; median of {args.runs} run(s) "
+              f"D = {d:,} tasks timed per run, prefork -c 2 -Q {','.join(scale.queues)}, results stored; "
+              f"median of {args.runs} run(s) "
               f"(each run's rate in parentheses); shared_buffers "
               f"{mib(cases[0]['runs'][0]['sizes']['shared_buffers'])}.")
     print(f"{header}\n\n{md}")
@@ -304,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale.json").write_text(json.dumps(
         {"started": started, "commit": commit, "database": url, "drain": d, "runs": args.runs,
-         "cpus": os.cpu_count(), "cases": cases}, indent=1))
+         "queues": scale.queues, "cpus": os.cpu_count(), "cases": cases}, indent=1))
     say("scale: wrote bench/results/scale.json")
     return 0
 

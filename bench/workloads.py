@@ -171,9 +171,10 @@ class System:
 
     # workers
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, *options: str) -> subprocess.Popen[bytes]:
+        """The worker, prefork -c 2, with ``options`` added to its command line (``-Q a,b``)."""
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        common = ["-c", "2", "-P", "prefork", "-l", "WARNING"]
+        common = ["-c", "2", "-P", "prefork", "-l", "WARNING", *options]
         if self.kind == "compat":
             cmd = [sys.executable, "-m", "django", "runworker", "-A", "bench.compat_app", *common]
             env["DJANGO_SETTINGS_MODULE"] = "bench.settings"

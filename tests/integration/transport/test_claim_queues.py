@@ -1,0 +1,132 @@
+"""A claim from several queues at once (a worker with ``-Q a,b``), on every vendor.
+
+The claim takes the first rows of all its queues together in delivery order
+(priority, then ``available_at``, then id), leases only ``limit`` of them,
+and on PostgreSQL and MariaDB reads each queue from the claim index, so a
+large backlog does not make every claim sort all of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+
+from kombu_transport_django import claim as claims
+from kombu_transport_django import publish
+from kombu_transport_django.models import Message
+
+from .conftest import pytestmark  # noqa: F401  (transactional db for every test)
+
+READY = Message.Status.READY
+LEASED = Message.Status.LEASED
+
+
+def _insert(rows: list[tuple[str, int, dt.datetime]]) -> None:
+    """Ready messages (queue, priority, available_at); their task ids count from 0 in this order."""
+    now = timezone.now()
+    publish.insert(connection, [
+        publish.NewMessage(queue=queue, payload="{}", priority=priority, available_at=at, expires_at=None,
+                           created_at=now, task_id=f"t{n}", task_name="n")
+        for n, (queue, priority, at) in enumerate(rows)
+    ])
+
+
+def _claim(queues: list[str], limit: int, using: str = "default", priority_reverse: bool = False) -> list[str]:
+    now = timezone.now()
+    rows = claims.claim(connections[using], queues, "token", limit, now, now + dt.timedelta(seconds=30),
+                        priority_reverse)
+    return sorted(Message.objects.get(id=row.id).task_id for row in rows)
+
+
+def test_several_queues_give_their_first_rows_together_in_delivery_order() -> None:
+    old = timezone.now() - dt.timedelta(minutes=10)
+    _insert([
+        ("a", 0, old + dt.timedelta(seconds=1)),  # t0
+        ("b", 0, old),                            # t1: older than t0
+        ("a", 5, old + dt.timedelta(seconds=9)),  # t2: a higher priority first
+        ("b", 5, old + dt.timedelta(seconds=8)),  # t3
+        ("c", 9, old),                            # t4: a queue not claimed from
+        ("b", 0, old + dt.timedelta(seconds=2)),  # t5
+        ("a", 0, old + dt.timedelta(seconds=3)),  # t6
+    ])
+
+    assert _claim(["a", "b"], 3) == ["t1", "t2", "t3"]
+    # Only those three were leased: the rest wait, unleased, for the next claim.
+    assert sorted(Message.objects.filter(status=LEASED).values_list("task_id", flat=True)) == ["t1", "t2", "t3"]
+    assert Message.objects.filter(status=READY, lease_owner__isnull=True).count() == 4
+    assert _claim(["a", "b"], 2) == ["t0", "t5"]
+    assert _claim(["b", "a", "b"], 5) == ["t6"]
+    assert _claim(["a", "b"], 5) == []
+    assert Message.objects.get(task_id="t4").status == READY
+
+
+def test_several_queues_with_priority_reverse() -> None:
+    old = timezone.now() - dt.timedelta(minutes=10)
+    _insert([("a", 9, old), ("b", 0, old + dt.timedelta(seconds=5)), ("a", 3, old), ("b", 3, old + dt.timedelta(seconds=1))])
+
+    assert _claim(["a", "b"], 2, priority_reverse=True) == ["t1", "t2"]
+    assert _claim(["a", "b"], 1, priority_reverse=True) == ["t3"]
+
+
+def test_claims_from_several_queues_at_once_never_take_a_row_twice() -> None:
+    old = timezone.now() - dt.timedelta(minutes=10)
+    total = 600
+    _insert([("abc"[n % 3], n % 4, old + dt.timedelta(milliseconds=n)) for n in range(total)])
+    taken: Counter[str] = Counter()
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def take() -> None:
+        try:
+            start.wait()
+            empty = 0
+            while empty < 3:  # a claim can come back empty while others hold the last rows
+                got = _claim(["a", "b", "c"], 7)
+                empty = 0 if got else empty + 1
+                taken.update(got)
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors, errors
+    assert len(taken) == total and set(taken.values()) == {1}, taken.most_common(3)
+    assert Message.objects.filter(status=LEASED).count() == total
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite reads several queues in order from the index")
+def test_each_queue_is_read_from_the_claim_index() -> None:
+    """Not every ready row sorted: ``queue IN (…)`` cannot give delivery order from the index."""
+    old = timezone.now() - dt.timedelta(minutes=10)
+    _insert([("ab"[n % 2], 0, old + dt.timedelta(milliseconds=n)) for n in range(20_000)])
+    table = connection.ops.quote_name(Message._meta.db_table)
+    sql, params = claims._ready_sql(table, ["a", "b"], "id", claims._order_sql(False),
+                                    connection.ops.adapt_datetimefield_value(timezone.now()), 8)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {'' if connection.vendor == 'postgresql' else 'TABLE '}{table}")
+        if connection.vendor != "postgresql":
+            cursor.fetchall()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan: list[Any] = cursor.fetchall()
+        names = [column[0] for column in cursor.description]
+    if connection.vendor == "postgresql":
+        text = "\n".join(row[0] for row in plan)
+        assert "Seq Scan" not in text, text
+        assert text.count("Index Scan using django_kombu_msg_claim") == 2, text
+    else:
+        steps = [dict(zip(names, row)) for row in plan]
+        reads = [step for step in steps if step["table"] == Message._meta.db_table]
+        assert len(reads) == 2, steps
+        assert all(step["key"] == "django_kombu_msg_claim" and step["type"] != "ALL" for step in reads), steps
