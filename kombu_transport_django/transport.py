@@ -231,6 +231,8 @@ class Channel(virtual.Channel):
         self.capacity_freed: threading.Event = connection.capacity_freed
         #: when this channel's last claim found nothing (monotonic), else None
         self.found_nothing_at: float | None = None
+        #: plain claims, or per priority while many messages wait scheduled ahead
+        self._claimer = claims.Claimer()
 
     @property
     def db(self) -> Any:
@@ -529,7 +531,7 @@ class Channel(virtual.Channel):
         db = self.db
         now = timezone.now()
         try:
-            rows = claims.claim(
+            rows = self._claimer.claim(
                 db,
                 queues,
                 self.token,

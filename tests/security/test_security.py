@@ -87,7 +87,9 @@ ALLOWED_NAMES = {
     # a constant clock expression (kombu_transport_django.leases._NOW_SQL)
     "now_sql",
     # whole statements with placeholders, built from names and Django's compiler
-    "start_sql", "upsert_sql", "select_sql", "branch_sql", "union_sql",
+    "start_sql", "upsert_sql", "select_sql", "union_sql",
+    # fixed fragments of the claim (kombu_transport_django.claim._ready_sql)
+    "lock_sql", "range_sql", "read_order",
 }
 
 

@@ -130,3 +130,103 @@ def test_each_queue_is_read_from_the_claim_index() -> None:
         reads = [step for step in steps if step["table"] == Message._meta.db_table]
         assert len(reads) == 2, steps
         assert all(step["key"] == "django_kombu_msg_claim" and step["type"] != "ALL" for step in reads), steps
+
+
+def _expected(rows: list[tuple[str, int, dt.datetime]], queues: list[str], due_by: dt.datetime,
+              priority_reverse: bool = False) -> list[str]:
+    """Task ids of the due rows of ``queues`` in delivery order (ties in due time: publish order)."""
+    due = [(priority, at, n) for n, (queue, priority, at) in enumerate(rows) if queue in queues and at <= due_by]
+    due.sort(key=lambda r: (r[0] if priority_reverse else -r[0], r[1], r[2]))
+    return [f"t{n}" for _, _, n in due]
+
+
+@pytest.mark.parametrize("priority_reverse", [False, True])
+@pytest.mark.parametrize("known", [None, "exact", "stale"])
+def test_reads_per_priority_take_the_same_rows_in_the_same_order(known: str | None, priority_reverse: bool) -> None:
+    now = timezone.now()
+    rows = [("ab"[n % 2], (0, 3, 3, 5, 9, 0)[n % 6], now + dt.timedelta(seconds=(n * 7919) % 600 - 300))
+            for n in range(300)]
+    _insert(rows)
+    priorities = {"exact": {"a": [9, 5, 3, 0], "b": [9, 5, 3, 0]},
+                  # seen before new priorities came: every one is still read (the gaps)
+                  "stale": {"a": [5], "b": []},
+                  None: None}[known]
+    expected = _expected(rows, ["a", "b"], now, priority_reverse)
+    assert len(expected) > 100
+    taken: list[str] = []
+    while True:
+        got = claims.claim(connection, ["a", "b"], "token", 7, now, now + dt.timedelta(seconds=30),
+                           priority_reverse, priorities)
+        if not got:
+            break
+        # within one claim the rows come in no order (RETURNING); the batches follow delivery order
+        batch = {Message.objects.get(id=row.id).task_id for row in got}
+        assert batch == set(expected[len(taken):len(taken) + len(got)])
+        taken += sorted(batch, key=expected.index)
+    assert taken == expected
+
+
+def test_a_slow_claim_makes_the_next_ones_read_per_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = timezone.now()
+    _insert([("a", 0, now - dt.timedelta(minutes=1)), ("a", 4, now + dt.timedelta(hours=1))])
+    statements: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def claim_once(claimer: claims.Claimer) -> list[claims.ClaimedRow]:
+        statements.clear()
+        with connection.execute_wrapper(wrapper):
+            return claimer.claim(connection, ["a"], "token", 8, timezone.now(), now + dt.timedelta(seconds=30))
+
+    monkeypatch.setattr(claims, "SLOW_CLAIM", 60.0)
+    steady = claims.Claimer()
+    assert len(claim_once(steady)) == 1 and not steady.by_priority
+    assert not any("priority = %s" in sql for sql in statements)
+
+    monkeypatch.setattr(claims, "SLOW_CLAIM", 0.0)  # every claim counts as slow
+    switched = claims.Claimer()
+    assert claim_once(switched) == [] and switched.by_priority
+    _insert([("a", 4, now - dt.timedelta(minutes=1))])
+    assert len(claim_once(switched)) == 1
+    assert any("priority = %s" in sql for sql in statements), statements
+    assert _lookups(statements)  # the priorities present: looked up, then used for PRIORITIES_FOR seconds
+    assert claim_once(switched) == []
+    assert any("priority = %s" in sql for sql in statements) and not _lookups(statements), statements
+
+
+def _lookups(statements: list[str]) -> list[str]:
+    """The ORM's lookups of a queue's priorities (``claims.priorities``) among ``statements``."""
+    return [sql for sql in statements if sql.startswith(('SELECT "django_kombu_message"."priority" AS',
+                                                         "SELECT `django_kombu_message`.`priority` AS"))]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="rows read: PostgreSQL's EXPLAIN ANALYZE (MariaDB counts no rows its index filter skips)")
+def test_reads_per_priority_pass_no_message_scheduled_for_later() -> None:
+    now = timezone.now()
+    _insert([("a", n % 2, now + dt.timedelta(hours=1, seconds=n)) for n in range(5_000)]
+            + [("a", 1, now - dt.timedelta(minutes=1)), ("a", 0, now - dt.timedelta(minutes=1))])
+    table = connection.ops.quote_name(Message._meta.db_table)
+    moment = connection.ops.adapt_datetimefield_value(now)
+    order = claims._order_sql(False)
+
+    def looked_at(node: dict[str, Any]) -> int:
+        own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1) + node.get("Rows Removed by Filter", 0)
+        return (own if "Scan" in node["Node Type"] else 0) + sum(looked_at(child) for child in node.get("Plans", []))
+
+    def read(priorities: dict[str, list[int]] | None) -> int:
+        """Rows the claim's SELECT looked at."""
+        sql, params = claims._ready_sql(table, ["a"], "id", order, moment, 8, priorities)
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+        return looked_at((plan[0] if isinstance(plan, list) else plan)["Plan"])
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+    plain = read(None)
+    per_priority = read({"a": claims.priorities(connection, "a")})
+    assert plain > 2_000, plain  # the setup shows what it guards against
+    assert per_priority < 50, per_priority
