@@ -37,10 +37,11 @@ def _insert(rows: list[tuple[str, int, dt.datetime]]) -> None:
     ])
 
 
-def _claim(queues: list[str], limit: int, using: str = "default", priority_reverse: bool = False) -> list[str]:
+def _claim(queues: list[str], limit: int, using: str = "default", priority_reverse: bool = False,
+           priorities: dict[str, list[int]] | None = None) -> list[str]:
     now = timezone.now()
     rows = claims.claim(connections[using], queues, "token", limit, now, now + dt.timedelta(seconds=30),
-                        priority_reverse)
+                        priority_reverse, priorities)
     return sorted(Message.objects.get(id=row.id).task_id for row in rows)
 
 
@@ -74,10 +75,15 @@ def test_several_queues_with_priority_reverse() -> None:
     assert _claim(["a", "b"], 1, priority_reverse=True) == ["t3"]
 
 
-def test_claims_from_several_queues_at_once_never_take_a_row_twice() -> None:
+@pytest.mark.parametrize("per_priority", [False, True])
+def test_claims_from_several_queues_at_once_never_take_a_row_twice(per_priority: bool) -> None:
     old = timezone.now() - dt.timedelta(minutes=10)
     total = 600
-    _insert([("abc"[n % 3], n % 4, old + dt.timedelta(milliseconds=n)) for n in range(total)])
+    _insert([("abc"[n % 3], n % 4, old + dt.timedelta(milliseconds=n)) for n in range(total)]
+            # scheduled ahead, not taken
+            + [("a", 2, timezone.now() + dt.timedelta(hours=1)) for _ in range(100)])
+    # per priority: c's list stale on purpose (its other priorities come through the gaps)
+    priorities = {"a": [3, 2, 1, 0], "b": [3, 2, 1, 0], "c": [2]} if per_priority else None
     taken: Counter[str] = Counter()
     errors: list[BaseException] = []
     start = threading.Barrier(4)
@@ -87,7 +93,7 @@ def test_claims_from_several_queues_at_once_never_take_a_row_twice() -> None:
             start.wait()
             empty = 0
             while empty < 3:  # a claim can come back empty while others hold the last rows
-                got = _claim(["a", "b", "c"], 7)
+                got = _claim(["a", "b", "c"], 7, priorities=priorities)
                 empty = 0 if got else empty + 1
                 taken.update(got)
         except BaseException as exc:  # reported by the test thread
