@@ -15,26 +15,22 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kombu_transport_django import claim as claims
-from kombu_transport_django import publish
 from kombu_transport_django.models import Message
 
 from .conftest import pytestmark  # noqa: F401  (transactional db for every test)
+from .test_claim_queues import _insert
 
 NOW = timezone.now()
 
 
-def _insert(rows: list[tuple[str, int, dt.timedelta]]) -> None:
-    """Ready messages (queue, priority, due in); task ids t0, t1, … in this order."""
-    publish.insert(connection, [
-        publish.NewMessage(queue=queue, payload="{}", priority=priority, available_at=NOW + due_in,
-                           expires_at=None, created_at=NOW, task_id=f"t{n}", task_name="n")
-        for n, (queue, priority, due_in) in enumerate(rows)
-    ])
+def _schedule(rows: list[tuple[str, int, dt.timedelta]]) -> None:
+    """Ready messages (queue, priority, due in from NOW); task ids t0, t1, … in this order."""
+    _insert([(queue, priority, NOW + due_in) for queue, priority, due_in in rows])
 
 
 def test_the_earliest_scheduled_message_across_priorities_and_queues() -> None:
     minute = dt.timedelta(minutes=1)
-    _insert([
+    _schedule([
         ("a", 9, 30 * minute),
         ("a", 0, 20 * minute),
         ("a", 5, -minute),       # due already: the claim's, not this
@@ -70,7 +66,7 @@ def _plan(sql: str, params: Any) -> str:
 
 def test_a_few_index_lookups_however_many_messages_wait() -> None:
     hour = dt.timedelta(hours=1)
-    _insert([("a", n % 3, hour + dt.timedelta(seconds=n)) for n in range(5_000)])
+    _schedule([("a", n % 3, hour + dt.timedelta(seconds=n)) for n in range(5_000)])
     with connection.cursor() as cursor:
         table = connection.ops.quote_name(Message._meta.db_table)
         cursor.execute(f"ANALYZE {'TABLE ' if connection.vendor == 'mysql' else ''}{table}")
