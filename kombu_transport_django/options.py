@@ -54,6 +54,12 @@ class TransportOptions:
     #: without waiting for the disk. A database server crash can then undo the last fraction of
     #: a second of them (see docs/transport.md). Elsewhere it changes nothing.
     synchronous_commit: bool = True
+    #: Inside ``transaction.atomic()``, insert published messages together
+    #: just before the transaction's next statement or its commit, instead
+    #: of one INSERT per publish (docs/transport.md, "How messages live in
+    #: the table"). ``False``: each publish inserts at once, and a database
+    #: error surfaces in it.
+    defer_in_transaction: bool = True
 
     @classmethod
     def from_transport_options(cls, options: Mapping[str, Any]) -> TransportOptions:
@@ -97,6 +103,7 @@ class TransportOptions:
         positive("max_payload_bytes", allow_none=True)
         boolean("sign_messages")
         boolean("synchronous_commit")
+        boolean("defer_in_transaction")
         if self.signing_key is not None and (not isinstance(self.signing_key, str) or not self.signing_key):
             raise ImproperlyConfigured(
                 "django:// transport option signing_key is invalid: use a non-empty string, "

@@ -135,19 +135,20 @@ def pipelined(connection: BaseDatabaseWrapper) -> Iterator[bool]:
     pipeline there is one implicit transaction, and Django could not
     open a transaction (``atomic()``) while a statement is in flight.
     """
-    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+    if not connection.in_atomic_block or not can_pipeline(connection):
         yield False
         return
-    connection.ensure_connection()
-    pipeline = getattr(connection.connection, "pipeline", None)  # psycopg 2 has none
-    if pipeline is None or not _pipeline_supported():
-        yield False
-        return
-    with pipeline():
+    with connection.connection.pipeline():
         yield True
 
 
-def _pipeline_supported() -> bool:
+def can_pipeline(connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``connection`` has pipeline mode: PostgreSQL, psycopg 3, libpq 14 or newer (connects it)."""
+    if connection.vendor != "postgresql":
+        return False
+    connection.ensure_connection()
+    if not hasattr(connection.connection, "pipeline"):  # psycopg 2 has none
+        return False
     import psycopg
 
     return psycopg.Pipeline.is_supported()

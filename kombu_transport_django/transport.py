@@ -34,7 +34,7 @@ from kombu.transport.base import to_rabbitmq_queue_arguments
 from kombu.utils.json import dumps as kombu_dumps
 
 from . import claim as claims
-from . import leases, publish, signing
+from . import deferred, leases, publish, signing
 from .notify import PgListener, Poller
 from .options import TransportOptions
 from .storable import refuse_nul
@@ -368,6 +368,13 @@ class Channel(virtual.Channel):
                 full, self._buffer = self._buffer, []
                 publish.insert(self.db, full)
             return
+        db = self.db
+        if self.options.defer_in_transaction and db.in_atomic_block:
+            deferred.add(db, rows)  # inserted before the transaction's next statement or commit
+            return
+        self._insert_now(rows)
+
+    def _insert_now(self, rows: list[publish.NewMessage]) -> None:
         try:
             publish.insert(self.db, rows)
         except DB_CONNECTION_ERRORS:
@@ -376,8 +383,8 @@ class Channel(virtual.Channel):
 
     @property
     def buffering(self) -> bool:
-        """Whether this channel is inside :meth:`buffered_publish`: a publish only collects its row."""
-        return self._buffer is not None
+        """Whether a publish only collects its row: inside :meth:`buffered_publish` or a transaction (:mod:`.deferred`)."""
+        return self._buffer is not None or (self.options.defer_in_transaction and self.db.in_atomic_block)
 
     @contextmanager
     def buffered_publish(self, together: bool = False) -> Iterator[None]:
@@ -419,8 +426,10 @@ class Channel(virtual.Channel):
                     failed = exc  # raised after the commit of what came before it
                 finally:
                     rows, self._buffer, self._streaming = self._buffer, None, False
+                    # Now, not deferred to the commit: inside the pipeline,
+                    # whose end must see these INSERTs' errors.
                     for start in range(0, len(rows), publish.BATCH_ROWS):
-                        self._insert(rows[start:start + publish.BATCH_ROWS])
+                        self._insert_now(rows[start:start + publish.BATCH_ROWS])
         if failed is not None:
             raise failed
 
