@@ -30,8 +30,8 @@ that call the originals (:func:`_install`).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from typing import Any, Callable
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Callable, Iterator
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -47,7 +47,7 @@ SEND_ROWS = 100
 class Deferred:
     """The rows one Django connection's open transaction has published, not yet inserted."""
 
-    __slots__ = ("db", "rows", "raw", "pipeline", "sending", "streams")
+    __slots__ = ("db", "rows", "raw", "pipeline", "sending", "passing", "streams")
 
     def __init__(self, db: BaseDatabaseWrapper) -> None:
         self.db = db
@@ -58,6 +58,8 @@ class Deferred:
         self.pipeline: AbstractContextManager[Any] | None = None
         #: our own INSERTs are running (they pass the statement wrapper)
         self.sending = False
+        #: a read that cannot see message rows is running (see passing())
+        self.passing = False
         #: whether this connection can send in pipeline mode (known at the first add)
         self.streams: bool | None = None
 
@@ -96,6 +98,10 @@ class Deferred:
     def finish(self) -> None:
         """Insert what waits and read the results of what was sent: its errors raise here."""
         self.flush()
+        self.end_pipeline()
+
+    def end_pipeline(self) -> None:
+        """Read the results of what was sent (its errors raise here) and leave pipeline mode."""
         pipeline, self.pipeline = self.pipeline, None
         if pipeline is not None:
             with self.db.wrap_database_errors:  # Django's classes, as for any statement
@@ -119,7 +125,11 @@ class Deferred:
 
     def before_statement(self, execute: Callable[..., Any], sql: Any, params: Any, many: bool,
                          context: dict[str, Any]) -> Any:
-        if not self.sending and (self.rows or self.pipeline is not None):
+        if self.sending:
+            pass
+        elif self.passing:
+            self.end_pipeline()  # the waiting rows may wait: this statement cannot see them
+        elif self.rows or self.pipeline is not None:
             self.finish()
         return execute(sql, params, many, context)
 
@@ -130,6 +140,24 @@ def add(db: BaseDatabaseWrapper, rows: list[publish.NewMessage]) -> None:
     if deferred is None:
         deferred = _install(db)
     deferred.add(rows)
+
+
+@contextmanager
+def passing(db: BaseDatabaseWrapper) -> Iterator[None]:
+    """Statements in the block leave the waiting rows waiting: for reads of other tables than the messages'.
+
+    The transport reads the binding table at each publish to a named
+    exchange; without this, that read would send every row before it.
+    """
+    deferred = db.__dict__.get(_ATTR)
+    if deferred is None or deferred.passing:
+        yield
+        return
+    deferred.passing = True
+    try:
+        yield
+    finally:
+        deferred.passing = False
 
 
 def _install(db: BaseDatabaseWrapper) -> Deferred:

@@ -294,13 +294,15 @@ class Channel(virtual.Channel):
         from .models import Binding
 
         # Read every time, never cached: a pidbox reply binding is created by
-        # a client process moments before the worker must find it.
-        return [
-            (rk, pattern or None, q)
-            for rk, pattern, q in Binding.objects.using(self.options.database)
-            .filter(exchange=exchange)
-            .values_list("routing_key", "pattern", "queue")
-        ]
+        # a client process moments before the worker must find it. Not a
+        # reason to insert the transaction's waiting messages (.deferred).
+        with deferred.passing(self.db):
+            return [
+                (rk, pattern or None, q)
+                for rk, pattern, q in Binding.objects.using(self.options.database)
+                .filter(exchange=exchange)
+                .values_list("routing_key", "pattern", "queue")
+            ]
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
         from .models import Binding, Message, Queue
@@ -397,9 +399,11 @@ class Channel(virtual.Channel):
         before the error stays published, as without the block). Nested
         blocks are part of the outermost one.
 
-        Inside a transaction on PostgreSQL, each full batch is sent as it
-        fills, in pipeline mode (:func:`.publish.pipelined`); it is visible
-        to others at the commit, as before. ``together`` (groups) gives the
+        Inside a transaction (with ``defer_in_transaction``, the default)
+        the block adds nothing: the transaction's publishes are inserted
+        together anyway (:mod:`.deferred`). In a transaction of its own on
+        PostgreSQL each full batch is sent as it fills, in pipeline mode
+        (:func:`.publish.pipelined`). ``together`` (groups) gives the
         block a transaction of its own where there is none, so that it
         streams too: the messages then commit together when the block ends,
         and an error inside the block still commits what was published
@@ -409,6 +413,11 @@ class Channel(virtual.Channel):
             yield
             return
         db = self.db
+        if self.options.defer_in_transaction and db.in_atomic_block:
+            # The transaction's publishes are inserted together already
+            # (.deferred), and on PostgreSQL sent in smaller batches.
+            yield
+            return
         own = together and not db.in_atomic_block and db.vendor == "postgresql"
         failed: BaseException | None = None
         with transaction.atomic(using=self.options.database) if own else nullcontext():

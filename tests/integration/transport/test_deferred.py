@@ -36,13 +36,13 @@ def _send(conn: Connection, *ids: str) -> None:
                          declare=[QUEUE], headers={"id": task_id, "task": "t"})
 
 
-def _committed() -> list[str]:
-    """Task ids of the queue's rows, in id order, as a session of its own sees them."""
+def _committed(queue: str = "dq") -> list[str]:
+    """Task ids of ``queue``'s rows, in id order, as a session of its own sees them."""
     seen: list[str] = []
 
     def read() -> None:
         try:
-            seen.extend(Message.objects.filter(queue="dq").order_by("id").values_list("task_id", flat=True))
+            seen.extend(Message.objects.filter(queue=queue).order_by("id").values_list("task_id", flat=True))
         finally:
             connections.close_all()  # this thread's session
 
@@ -81,6 +81,21 @@ def test_publishes_in_a_transaction_are_one_insert_at_the_commit(conn: Connectio
         assert inserts == []  # nothing sent yet
     assert len(inserts) == 1  # one statement for the three
     assert _committed() == ["a", "b", "c"]  # in publish order
+
+
+def test_publishes_to_a_named_exchange_are_inserted_together_too(conn: Connection, inserts: list[str]) -> None:
+    # Each reads the exchange's bindings first: a read that must not send the waiting rows.
+    queue = Queue("dqn", Exchange("dqn", "direct"), routing_key="dqn")
+    producer = Producer(conn.default_channel)
+    producer.publish({}, exchange=queue.exchange, routing_key="dqn", declare=[queue])  # declared
+    inserts.clear()
+    with transaction.atomic():
+        for task_id in ("a", "b", "c"):
+            producer.publish({"id": task_id}, exchange=queue.exchange, routing_key="dqn",
+                             declare=[queue], headers={"id": task_id, "task": "t"})
+        assert inserts == []
+    assert len(inserts) == 1
+    assert _committed("dqn")[1:] == ["a", "b", "c"]
 
 
 def test_outside_a_transaction_each_publish_inserts_at_once(conn: Connection, inserts: list[str]) -> None:
