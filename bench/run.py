@@ -53,7 +53,7 @@ SYSTEMS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
     "compat-mariadb": ("celery_compat MariaDB", {"kind": "compat"}, {"BENCH_DATABASE_URL": MARIADB_URL}),
     "huey-sqlite": ("huey SQLite", {"kind": "huey"}, {}),
     # Not in the targets: the opt-in asynchronous start marks, beside the default.
-    "compat-pg-async": ("celery_compat PG, synchronous_commit=False", {"kind": "compat"},
+    "compat-pg-async": ("celery_compat PG, both synchronous_commit options False", {"kind": "compat"},
                         {"BENCH_DATABASE_URL": PG_URL, "BENCH_SYNCHRONOUS_COMMIT": "off"}),
 }
 

@@ -32,6 +32,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 CELERY_BROKER_URL = "django://"
 CELERY_RESULT_BACKEND = "django-db"
 # BENCH_SYNCHRONOUS_COMMIT=off (system compat-pg-async): the opt-in django://
-# option that commits start marks asynchronously (docs/transport.md).
+# options that commit start marks and autocommit publishes asynchronously
+# (docs/transport.md).
 if os.environ.get("BENCH_SYNCHRONOUS_COMMIT") == "off":
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"synchronous_commit": False}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"synchronous_commit": False, "publish_synchronous_commit": False}

@@ -54,6 +54,12 @@ class TransportOptions:
     #: without waiting for the disk. A database server crash can then undo the last fraction of
     #: a second of them (see docs/transport.md). Elsewhere it changes nothing.
     synchronous_commit: bool = True
+    #: PostgreSQL: ``False`` commits a message published outside a
+    #: transaction (``delay()`` in autocommit) without waiting for the disk.
+    #: A database server crash can then lose the messages published in the
+    #: last fraction of a second (see docs/transport.md). Messages published
+    #: inside a transaction commit with it, as it does. Elsewhere it changes nothing.
+    publish_synchronous_commit: bool = True
     #: Inside ``transaction.atomic()``, insert published messages together
     #: just before the transaction's next statement or its commit, instead
     #: of one INSERT per publish (docs/transport.md, "How messages live in
@@ -104,6 +110,7 @@ class TransportOptions:
         boolean("sign_messages")
         boolean("synchronous_commit")
         boolean("defer_in_transaction")
+        boolean("publish_synchronous_commit")
         if self.signing_key is not None and (not isinstance(self.signing_key, str) or not self.signing_key):
             raise ImproperlyConfigured(
                 "django:// transport option signing_key is invalid: use a non-empty string, "

@@ -54,8 +54,13 @@ class NewMessage:
     task_name: str
 
 
-def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> None:
-    """Insert ``messages`` as ready rows in one statement."""
+def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage], durable: bool = True) -> None:
+    """Insert ``messages`` as ready rows in one statement.
+
+    ``durable=False``: on PostgreSQL, one row in autocommit commits without
+    waiting for the disk (the statement's own ``synchronous_commit``);
+    elsewhere, in a transaction and for several rows it changes nothing.
+    """
     if not messages:
         return
     if connection.vendor == "postgresql" and len(messages) > 1:
@@ -69,7 +74,8 @@ def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> N
             adapt(m.expires_at), adapt(m.created_at), 0, m.task_id, m.task_name, "",
         ]
     if len(messages) == 1:
-        sql = _one_row_sql(connection)
+        asynchronous = not durable and connection.vendor == "postgresql" and connection.get_autocommit()
+        sql = _one_row_sql(connection, asynchronous)
     else:
         into, row_sql = _insert_into(connection), _ROW_SQL
         sql = f"{into} VALUES {', '.join([row_sql] * len(messages))}"
@@ -81,14 +87,20 @@ def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage]) -> N
 _ROW_SQL = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
 #: backend class -> the one-row INSERT, the text of every ``delay()``: built
 #: once, since quoting its twelve names cost about 5 us a publish
-_ONE_ROW: dict[type, str] = {}
+_ONE_ROW: dict[tuple[type, bool], str] = {}
 
 
-def _one_row_sql(connection: BaseDatabaseWrapper) -> str:
-    sql = _ONE_ROW.get(type(connection))
+def _one_row_sql(connection: BaseDatabaseWrapper, asynchronous: bool = False) -> str:
+    sql = _ONE_ROW.get((type(connection), asynchronous))
     if sql is None:
         into, row_sql = _insert_into(connection), _ROW_SQL
-        sql = _ONE_ROW[type(connection)] = f"{into} VALUES {row_sql}"
+        sql = f"{into} VALUES {row_sql}"
+        if asynchronous:
+            # PostgreSQL: in the statement itself, so only its own (implicit)
+            # transaction commits without the wait (the setting is read at
+            # the commit); the session keeps its own.
+            sql += " RETURNING set_config('synchronous_commit', 'off', true)"
+        _ONE_ROW[(type(connection), asynchronous)] = sql
     return sql
 
 

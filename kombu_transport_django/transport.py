@@ -378,7 +378,7 @@ class Channel(virtual.Channel):
 
     def _insert_now(self, rows: list[publish.NewMessage]) -> None:
         try:
-            publish.insert(self.db, rows)
+            publish.insert(self.db, rows, durable=self.options.publish_synchronous_commit)
         except DB_CONNECTION_ERRORS:
             self._drop_broken_connection()
             raise
