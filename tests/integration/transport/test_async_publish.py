@@ -19,6 +19,8 @@ from kombu import Connection, Producer
 from kombu_transport_django.models import Message
 from kombu_transport_django.options import TransportOptions
 
+from tests.helpers.pg_triggers import synchronous_commit_seen
+
 from .conftest import pytestmark  # noqa: F401  (transactional db for every test)
 
 POSTGRES = connection.vendor == "postgresql"
@@ -35,27 +37,8 @@ def at_commit() -> Iterator[list[str]]:
     """The ``synchronous_commit`` in force at the commit of each INSERT of a message row."""
     if not POSTGRES:
         pytest.skip("PostgreSQL's synchronous_commit")
-    table = connection.ops.quote_name(Message._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION test_report_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "RAISE NOTICE 'synchronous_commit=%', current_setting('synchronous_commit'); RETURN NULL; END $$"
-        )
-        cursor.execute(f"CREATE CONSTRAINT TRIGGER test_report_commit AFTER INSERT ON {table} "
-                       "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_report_commit()")
-    notices: list[str] = []
-
-    def handler(diagnostic: Any) -> None:
-        notices.append(diagnostic.message_primary.partition("=")[2])
-
-    connection.connection.add_notice_handler(handler)
-    try:
+    with synchronous_commit_seen("AFTER INSERT", deferred=True) as notices:
         yield notices
-    finally:
-        connection.connection.remove_notice_handler(handler)
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER test_report_commit ON {table}")
-            cursor.execute("DROP FUNCTION test_report_commit()")
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from kombu_transport_django import leases
 from kombu_transport_django.models import Message
 from kombu_transport_django.options import TransportOptions
 
+from tests.helpers.pg_triggers import synchronous_commit_seen
+
 from .conftest import pytestmark  # noqa: F401  (transactional db for every test)
 from .test_contract import get
 
@@ -47,27 +49,8 @@ def ticket_for(
 @pytest.fixture
 def seen() -> Iterator[list[str]]:
     """PostgreSQL: the ``synchronous_commit`` in force at each UPDATE of a message row."""
-    table = connection.ops.quote_name(Message._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION test_report_sync() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "RAISE NOTICE 'synchronous_commit=%', current_setting('synchronous_commit'); RETURN NEW; END $$"
-        )
-        cursor.execute(f"CREATE TRIGGER test_report_sync BEFORE UPDATE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION test_report_sync()")
-    notices: list[str] = []
-
-    def handler(diagnostic: Any) -> None:
-        notices.append(diagnostic.message_primary.partition("=")[2])
-
-    connection.connection.add_notice_handler(handler)
-    try:
+    with synchronous_commit_seen("BEFORE UPDATE") as notices:
         yield notices
-    finally:
-        connection.connection.remove_notice_handler(handler)
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER test_report_sync ON {table}")
-            cursor.execute("DROP FUNCTION test_report_sync()")
 
 
 def _session_setting() -> str:

@@ -21,6 +21,8 @@ from kombu_transport_django import deferred
 from kombu_transport_django import publish as publish_rows
 from kombu_transport_django.models import Message
 
+from tests.helpers.pg_triggers import message_trigger
+
 from .conftest import pytestmark  # noqa: F401  (transactional db for every test)
 
 QUEUE = Queue("dq", Exchange("dq", "direct"), routing_key="dq")
@@ -214,20 +216,9 @@ def refused_by_the_server() -> Iterator[None]:
     """PostgreSQL: the server refuses a message row whose task id is ``bad`` (a trigger)."""
     if connection.vendor != "postgresql":
         pytest.skip("a server-side refusal in pipeline mode: PostgreSQL")
-    table = connection.ops.quote_name(Message._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION test_refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "IF NEW.task_id = 'bad' THEN RAISE EXCEPTION 'refused by the server'; END IF; RETURN NEW; END $$"
-        )
-        cursor.execute(f"CREATE TRIGGER test_refuse_bad BEFORE INSERT ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION test_refuse_bad()")
-    try:
+    body = "IF NEW.task_id = 'bad' THEN RAISE EXCEPTION 'refused by the server'; END IF; RETURN NEW;"
+    with message_trigger("test_refuse_bad", body, "BEFORE INSERT"):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER test_refuse_bad ON {table}")
-            cursor.execute("DROP FUNCTION test_refuse_bad()")
 
 
 @pytest.mark.parametrize("surfaces_at", ["next statement", "commit"])
