@@ -227,6 +227,11 @@ def claim(
 
 #: seconds: a plain claim this slow has likely read past messages scheduled for later
 SLOW_CLAIM = 0.005
+#: plain claims that slow, one after the other, before the switch: messages
+#: scheduled ahead slow every claim; a wait for SQLite's write turn, a WAL
+#: checkpoint or a busy CPU slows one now and then, and switching for that
+#: made a SQLite drain about 10% slower (docs/benchmarks.md)
+SLOW_CLAIMS_IN_A_ROW = 3
 #: seconds a :class:`Claimer` reads each priority on its own before it tries a plain claim again
 BY_PRIORITY_FOR = 30.0
 #: seconds the priorities looked up are used before they are looked up again
@@ -239,8 +244,8 @@ class Claimer:
     A plain claim is the cheapest statement to plan, and reads only due
     rows while nothing waits scheduled ahead. With many messages scheduled
     ahead it reads them too whenever it finds fewer due rows than it asks
-    for (an idle poll always does). A claim slower than
-    :data:`SLOW_CLAIM` makes the claims of the next
+    for (an idle poll always does). :data:`SLOW_CLAIMS_IN_A_ROW` claims
+    slower than :data:`SLOW_CLAIM` make the claims of the next
     :data:`BY_PRIORITY_FOR` seconds read each priority on its own
     (:func:`_ready_sql`), with the priorities looked up every
     :data:`PRIORITIES_FOR` seconds; then a plain claim is tried again.
@@ -251,6 +256,7 @@ class Claimer:
 
     def __init__(self) -> None:
         self._by_priority_until = -math.inf
+        self._slow_in_a_row = 0
         self._priorities: dict[str, list[int]] | None = None
         self._priorities_at = -math.inf
 
@@ -279,9 +285,14 @@ class Claimer:
                 self._priorities_at = started
             return claim(connection, queues, token, limit, now, leased_until, priority_reverse, self._priorities)
         rows = claim(connection, queues, token, limit, now, leased_until, priority_reverse)
-        if monotonic() - started > SLOW_CLAIM:
-            self._by_priority_until = monotonic() + BY_PRIORITY_FOR
-            self._priorities = None
+        if monotonic() - started <= SLOW_CLAIM:
+            self._slow_in_a_row = 0
+        else:
+            self._slow_in_a_row += 1
+            if self._slow_in_a_row >= SLOW_CLAIMS_IN_A_ROW:
+                self._slow_in_a_row = 0
+                self._by_priority_until = monotonic() + BY_PRIORITY_FOR
+                self._priorities = None
         return rows
 
 

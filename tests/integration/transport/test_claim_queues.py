@@ -172,7 +172,7 @@ def test_reads_per_priority_take_the_same_rows_in_the_same_order(known: str | No
     assert taken == expected
 
 
-def test_a_slow_claim_makes_the_next_ones_read_per_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slow_claims_in_a_row_make_the_next_ones_read_per_priority(monkeypatch: pytest.MonkeyPatch) -> None:
     now = timezone.now()
     _insert([("a", 0, now - dt.timedelta(minutes=1)), ("a", 4, now + dt.timedelta(hours=1))])
     statements: list[str] = []
@@ -193,6 +193,8 @@ def test_a_slow_claim_makes_the_next_ones_read_per_priority(monkeypatch: pytest.
 
     monkeypatch.setattr(claims, "SLOW_CLAIM", 0.0)  # every claim counts as slow
     switched = claims.Claimer()
+    for _ in range(claims.SLOW_CLAIMS_IN_A_ROW - 1):
+        assert claim_once(switched) == [] and not switched.by_priority  # slow once: could be anything
     assert claim_once(switched) == [] and switched.by_priority
     _insert([("a", 4, now - dt.timedelta(minutes=1))])
     assert len(claim_once(switched)) == 1
@@ -200,6 +202,17 @@ def test_a_slow_claim_makes_the_next_ones_read_per_priority(monkeypatch: pytest.
     assert _lookups(statements)  # the priorities present: looked up, then used for PRIORITIES_FOR seconds
     assert claim_once(switched) == []
     assert any("priority = %s" in sql for sql in statements) and not _lookups(statements), statements
+
+
+def test_a_fast_claim_between_slow_ones_starts_the_count_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = timezone.now()
+    claimer = claims.Claimer()
+    for slow in [True] * (claims.SLOW_CLAIMS_IN_A_ROW - 1) + [False] + [True] * (claims.SLOW_CLAIMS_IN_A_ROW - 1):
+        monkeypatch.setattr(claims, "SLOW_CLAIM", 0.0 if slow else 60.0)
+        claimer.claim(connection, ["a"], "token", 8, now, now + dt.timedelta(seconds=30))
+        assert not claimer.by_priority
+    claimer.claim(connection, ["a"], "token", 8, now, now + dt.timedelta(seconds=30))
+    assert claimer.by_priority
 
 
 def _lookups(statements: list[str]) -> list[str]:
