@@ -21,11 +21,14 @@ pipeline mode, without waiting for the server: it inserts them while the
 caller builds the next. The pipeline ends (its results are read, an
 error raised) before any other statement of the connection and before
 its commit; elsewhere the rows wait for the statement or commit, or for
-``publish.BATCH_ROWS`` of them.
+``publish.BATCH_ROWS`` of them. A new Django cursor ends the pipeline too
+(and sends what waits): psycopg's ``cursor.copy()`` does not pass the
+statement wrappers, and pipeline mode refuses it. Only a cursor opened
+before the publishes and used for ``copy()`` after them still meets it.
 
-Django has no hook before a commit: the connection object's own ``commit``
-and ``rollback`` are wrapped, once per connection, by instance attributes
-that call the originals (:func:`_install`).
+Django has no hook before a commit: the connection object's own ``commit``,
+``rollback`` and ``create_cursor`` are wrapped, once per connection, by
+instance attributes that call the originals (:func:`_install`).
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def _install(db: BaseDatabaseWrapper) -> Deferred:
     # the last wrapper at their end, so one appended in the middle of a
     # user's block would take the place of theirs.
     db.execute_wrappers.insert(0, deferred.before_statement)
-    commit, rollback = db.commit, db.rollback
+    commit, rollback, create_cursor = db.commit, db.rollback, db.create_cursor
 
     def commit_after_insert() -> None:
         # An INSERT that fails here fails the commit; atomic() then rolls
@@ -178,7 +181,15 @@ def _install(db: BaseDatabaseWrapper) -> Deferred:
         deferred.drop()
         rollback()
 
+    def create_cursor_after_insert(name: str | None = None) -> Any:
+        if deferred.sending or deferred.passing:
+            pass  # our own statements; a read that cannot see the rows ends the pipeline itself
+        elif deferred.rows or deferred.pipeline is not None:
+            deferred.finish()
+        return create_cursor(name)
+
     db.commit = commit_after_insert  # type: ignore[method-assign]
     db.rollback = rollback_dropping  # type: ignore[method-assign]
+    db.create_cursor = create_cursor_after_insert  # type: ignore[method-assign]
     db.__dict__[_ATTR] = deferred
     return deferred

@@ -302,3 +302,17 @@ def test_django_execute_wrapper_blocks_stay_intact(connection_factory: Callable[
     assert seen["inside"] == [seen["ours"], theirs]
     assert seen["after"] == [seen["ours"]]
     assert _committed() == ["a"]
+
+
+def test_copy_right_after_a_batch_sent_sees_the_rows(conn: Connection) -> None:
+    """psycopg's COPY bypasses Django's statement wrappers and is refused in pipeline mode: a new cursor ends it."""
+    if not publish_rows.can_pipeline(connection):
+        pytest.skip("rows sent ahead: PostgreSQL's pipeline mode")
+    table = connection.ops.quote_name(Message._meta.db_table)
+    with transaction.atomic():
+        _send(conn, *[f"m{n}" for n in range(deferred.SEND_ROWS + 3)])  # 100 sent, 3 waiting
+        with connection.cursor() as cursor:
+            with cursor.copy(f"COPY (SELECT COUNT(*) FROM {table} WHERE queue = 'dq') TO STDOUT") as copy:
+                out = b"".join(bytes(chunk) for chunk in copy)
+            assert out.strip() == str(deferred.SEND_ROWS + 3).encode()
+    assert len(_committed()) == deferred.SEND_ROWS + 3
