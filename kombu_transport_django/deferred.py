@@ -126,14 +126,18 @@ class Deferred:
         self.pipeline = None
         self.streams = None
 
-    def before_statement(self, execute: Callable[..., Any], sql: Any, params: Any, many: bool,
-                         context: dict[str, Any]) -> Any:
+    def settle(self) -> None:
+        """Before the connection serves anything but our own INSERTs: send what waits, end the pipeline."""
         if self.sending:
-            pass
-        elif self.passing:
-            self.end_pipeline()  # the waiting rows may wait: this statement cannot see them
+            return
+        if self.passing:
+            self.end_pipeline()  # the waiting rows may wait: this read cannot see them
         elif self.rows or self.pipeline is not None:
             self.finish()
+
+    def before_statement(self, execute: Callable[..., Any], sql: Any, params: Any, many: bool,
+                         context: dict[str, Any]) -> Any:
+        self.settle()
         return execute(sql, params, many, context)
 
 
@@ -182,10 +186,9 @@ def _install(db: BaseDatabaseWrapper) -> Deferred:
         rollback()
 
     def create_cursor_after_insert(name: str | None = None) -> Any:
-        if deferred.sending or deferred.passing:
-            pass  # our own statements; a read that cannot see the rows ends the pipeline itself
-        elif deferred.rows or deferred.pipeline is not None:
-            deferred.finish()
+        # For what bypasses the statement wrappers: psycopg's cursor.copy(),
+        # which pipeline mode refuses.
+        deferred.settle()
         return create_cursor(name)
 
     db.commit = commit_after_insert  # type: ignore[method-assign]
