@@ -51,8 +51,7 @@ def main(n: int) -> None:
             python_us.append((time.perf_counter() - started) / n * 1e6)
             rows, channel._buffer[:] = list(channel._buffer), []  # flushed below, timed apart
         started = time.perf_counter()
-        for first in range(0, len(rows), publish.BATCH_ROWS):
-            publish.insert(connection, rows[first:first + publish.BATCH_ROWS])
+        publish.insert_all(connection, rows)
         insert_us.append((time.perf_counter() - started) / n * 1e6)
     system.reset()
     for label, values in (("delay() inside publish_batch, Python", python_us), ("insert of its row", insert_us)):

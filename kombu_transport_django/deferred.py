@@ -93,8 +93,7 @@ class Deferred:
             return
         self.sending = True
         try:
-            for start in range(0, len(rows), publish.BATCH_ROWS):
-                publish.insert(self.db, rows[start:start + publish.BATCH_ROWS])
+            publish.insert_all(self.db, rows)
         finally:
             self.sending = False
 

@@ -54,6 +54,12 @@ class NewMessage:
     task_name: str
 
 
+def insert_all(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage], durable: bool = True) -> None:
+    """:func:`insert` of any number of ``messages``: :data:`BATCH_ROWS` per statement, in order."""
+    for start in range(0, len(messages), BATCH_ROWS):
+        insert(connection, messages[start:start + BATCH_ROWS], durable)
+
+
 def insert(connection: BaseDatabaseWrapper, messages: Sequence[NewMessage], durable: bool = True) -> None:
     """Insert ``messages`` as ready rows in one statement.
 

@@ -371,14 +371,14 @@ class Channel(virtual.Channel):
                 publish.insert(self.db, full)
             return
         db = self.db
-        if self.options.defer_in_transaction and db.in_atomic_block:
+        if self._deferring(db):
             deferred.add(db, rows)  # inserted before the transaction's next statement or commit
             return
         self._insert_now(rows)
 
     def _insert_now(self, rows: list[publish.NewMessage]) -> None:
         try:
-            publish.insert(self.db, rows, durable=self.options.publish_synchronous_commit)
+            publish.insert_all(self.db, rows, durable=self.options.publish_synchronous_commit)
         except DB_CONNECTION_ERRORS:
             self._drop_broken_connection()
             raise
@@ -386,7 +386,11 @@ class Channel(virtual.Channel):
     @property
     def buffering(self) -> bool:
         """Whether a publish only collects its row: inside :meth:`buffered_publish` or a transaction (:mod:`.deferred`)."""
-        return self._buffer is not None or (self.options.defer_in_transaction and self.db.in_atomic_block)
+        return self._buffer is not None or self._deferring(self.db)
+
+    def _deferring(self, db: Any) -> bool:
+        """Whether a publish on ``db`` waits for its transaction's next statement or commit (:mod:`.deferred`)."""
+        return self.options.defer_in_transaction and db.in_atomic_block
 
     @contextmanager
     def buffered_publish(self, together: bool = False) -> Iterator[None]:
@@ -413,7 +417,7 @@ class Channel(virtual.Channel):
             yield
             return
         db = self.db
-        if self.options.defer_in_transaction and db.in_atomic_block:
+        if self._deferring(db):
             # The transaction's publishes are inserted together already
             # (.deferred), and on PostgreSQL sent in smaller batches.
             yield
@@ -437,8 +441,7 @@ class Channel(virtual.Channel):
                     rows, self._buffer, self._streaming = self._buffer, None, False
                     # Now, not deferred to the commit: inside the pipeline,
                     # whose end must see these INSERTs' errors.
-                    for start in range(0, len(rows), publish.BATCH_ROWS):
-                        self._insert_now(rows[start:start + publish.BATCH_ROWS])
+                    self._insert_now(rows)
         if failed is not None:
             raise failed
 
